@@ -1,0 +1,74 @@
+// A meeting as the page follows it: REST details (for the index URL), the live index document, the
+// presence table the server sends beside it, and the live group documents, opened on demand.
+import type { LiveDoc, Live } from "./live"
+import { fetchMeeting } from "./api"
+import type { GroupDoc, GroupEntry, IndexDoc, MeetingDetails, PresenceTable } from "./types"
+
+export class MeetingContext {
+  details: MeetingDetails | null = null
+  index: LiveDoc<IndexDoc> | null = null
+  presence: PresenceTable = {}
+  error: string | null = null
+  #groupDocs = new Map<number, LiveDoc<GroupDoc>>()
+
+  constructor(
+    readonly slug: string,
+    private readonly live: Live,
+    private readonly onUpdate: () => void,
+  ) {
+    void this.#load()
+  }
+
+  async #load(): Promise<void> {
+    try {
+      this.details = await fetchMeeting(this.slug)
+      this.index = this.live.doc<IndexDoc>(this.details.indexDocUrl)
+      this.index.changed.on(() => this.onUpdate())
+      this.index.ephemeral.on(message => {
+        const m = message as { type?: string; docs?: PresenceTable }
+        if (m?.type === "presence" && m.docs && typeof m.docs === "object") {
+          this.presence = { ...this.presence, ...m.docs }
+          this.onUpdate()
+        }
+      })
+    } catch (err) {
+      this.error = err instanceof Error ? err.message : String(err)
+    }
+    this.onUpdate()
+  }
+
+  get indexDoc(): IndexDoc | undefined {
+    return this.index?.doc
+  }
+
+  get timezone(): string {
+    return this.indexDoc?.meeting?.timezone ?? this.details?.timezone ?? "UTC"
+  }
+
+  get groups(): GroupEntry[] {
+    return this.indexDoc?.groups ?? []
+  }
+
+  group(n: number): GroupEntry | undefined {
+    return this.groups.find(g => g.number === n)
+  }
+
+  /** The live outcome document of group n, once its URL is known. */
+  groupDoc(n: number): LiveDoc<GroupDoc> | null {
+    const existing = this.#groupDocs.get(n)
+    if (existing) return existing
+    const url = this.group(n)?.docUrl ?? this.details?.groups.find(g => g.number === n)?.outcomeDocUrl
+    if (!url) return null
+    const doc = this.live.doc<GroupDoc>(url)
+    doc.changed.on(() => this.onUpdate())
+    this.#groupDocs.set(n, doc)
+    return doc
+  }
+
+  /** Presence counts of a document URL. */
+  countsOf(url: string | undefined): { editors: number; viewers: number } {
+    if (!url) return { editors: 0, viewers: 0 }
+    const id = url.replace(/^automerge:/, "")
+    return this.presence[id] ?? { editors: 0, viewers: 0 }
+  }
+}
