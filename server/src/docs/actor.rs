@@ -1,0 +1,678 @@
+//! One document's actor: it owns the `Automerge` document and the sync state of every peer
+//! that follows it, and is the only code that changes either.
+//!
+//! The actor drains its queue in batches. Each batch:
+//! 1. applies every writer's changes to a copy of the document and checks them (rights,
+//!    schema); a refused message leaves no trace and its peer gets an `error`;
+//! 2. stores everything accepted in one chunk through the group committer and waits until it
+//!    is durable;
+//! 3. only then swaps the copy in and generates the sync messages that carry the new heads.
+//!
+//! So no peer ever sees heads the database does not hold.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use automerge::sync::{self, ChunkList, SyncDoc};
+use automerge::{Automerge, AutomergeError, Change, ReadDoc};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::schema::{self, BulletIdentity, Refusal};
+use super::{forget, spawn_for, DocError, DocHandle, Docs, Shared};
+use crate::auth::Person;
+use crate::ids::{DocId, PeerId};
+use crate::metrics::Metrics;
+use crate::presence::{Counts, Presence, Table};
+use crate::store::{Chunk, DocKind, DocRecord, GroupState};
+use crate::sync::protocol::ServerMessage;
+
+/// Largest `ephemeral` payload relayed.
+const MAX_EPHEMERAL_BYTES: usize = 16 * 1024;
+/// Most commands handled in one batch.
+const MAX_BATCH: usize = 256;
+/// Least time between two presence broadcasts on an index document.
+const PRESENCE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// A connection's outbound queue. Bounded: a peer that cannot keep up is disconnected (it
+/// resyncs when it reconnects) rather than growing the server's memory or losing messages.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Vec<u8>>,
+    close: CancellationToken,
+    metrics: Arc<Metrics>,
+}
+
+impl Outbox {
+    pub fn new(
+        capacity: usize,
+        close: CancellationToken,
+        metrics: Arc<Metrics>,
+    ) -> (Self, mpsc::Receiver<Vec<u8>>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (Self { tx, close, metrics }, rx)
+    }
+
+    pub fn send(&self, frame: Vec<u8>) {
+        match self.tx.try_send(frame) {
+            Ok(()) => {
+                self.metrics.messages_out.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.close.is_cancelled() {
+                    self.metrics.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!("closing a connection that cannot keep up");
+                    self.close.cancel();
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// A connection as the document actors see it.
+pub struct PeerLink {
+    /// Unique per connection in this process.
+    pub conn: u64,
+    pub peer_id: PeerId,
+    pub person: Arc<Person>,
+    pub outbox: Outbox,
+}
+
+pub enum DocCommand {
+    /// A `sync` or `request` message: the first one makes the connection a peer of the document.
+    Sync {
+        link: Arc<PeerLink>,
+        access: Access,
+        data: Vec<u8>,
+    },
+    Ephemeral {
+        link: Arc<PeerLink>,
+        access: Access,
+        count: u64,
+        session: String,
+        data: Vec<u8>,
+    },
+    Leave {
+        conn: u64,
+    },
+    Edit {
+        f: Box<dyn FnOnce(&mut Automerge) -> Result<(), AutomergeError> + Send>,
+        done: oneshot::Sender<Result<(), DocError>>,
+    },
+    Read(Box<dyn FnOnce(&Automerge) + Send>),
+    SetLocked(bool),
+}
+
+struct Peer {
+    link: Arc<PeerLink>,
+    access: Access,
+    state: sync::State,
+}
+
+struct Actor {
+    shared: Arc<Shared>,
+    id: DocId,
+    record: Arc<DocRecord>,
+    doc: Automerge,
+    peers: HashMap<u64, Peer>,
+    locked: bool,
+    rx: mpsc::Receiver<DocCommand>,
+    tx: mpsc::Sender<DocCommand>,
+    /// Bullet identities of `doc`, when known (outcome documents only).
+    identities: Option<HashMap<String, BulletIdentity>>,
+    chunks_since_compact: usize,
+    compacting: Arc<AtomicBool>,
+    /// Index documents only: the meeting's live counts.
+    presence: Option<watch::Receiver<Table>>,
+    presence_due: Option<tokio::time::Instant>,
+    presence_sent: Option<tokio::time::Instant>,
+}
+
+/// Loads a document from the store and starts its actor.
+pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, DocError> {
+    let record = shared.store.document(&id).await?.ok_or(DocError::Unknown)?;
+    let chunks = shared.store.load_chunks(&id).await?;
+    let chunk_count = chunks.len();
+    let doc = tokio::task::spawn_blocking(move || load_doc(&chunks))
+        .await
+        .map_err(|e| DocError::Corrupt(e.to_string()))??;
+    let locked = match record.kind {
+        DocKind::Group(n) => shared
+            .store
+            .groups(&record.meeting)
+            .await?
+            .iter()
+            .any(|g| g.number == n && g.state == GroupState::Locked),
+        _ => false,
+    };
+    let presence =
+        (record.kind == DocKind::Index).then(|| shared.presence.subscribe(&record.meeting));
+    let record = Arc::new(record);
+    let (tx, rx) = mpsc::channel(1024);
+    let actor = Actor {
+        shared: shared.clone(),
+        id: id.clone(),
+        record: record.clone(),
+        doc,
+        peers: HashMap::new(),
+        locked,
+        rx,
+        tx: tx.clone(),
+        identities: None,
+        chunks_since_compact: chunk_count.saturating_sub(1),
+        compacting: Arc::new(AtomicBool::new(false)),
+        presence,
+        presence_due: None,
+        presence_sent: None,
+    };
+    shared
+        .metrics
+        .documents_loaded
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(doc = %id, chunks = chunk_count, "document loaded");
+    spawn_for(&shared, &id, "actor", actor.run());
+    Ok(DocHandle { record, tx })
+}
+
+/// Rebuilds a document from its chunks (a snapshot and increments, in order).
+pub fn load_doc(chunks: &[Chunk]) -> Result<Automerge, DocError> {
+    let mut doc = Automerge::new();
+    for chunk in chunks {
+        doc.load_incremental(&chunk.data)
+            .map_err(|e| DocError::Corrupt(e.to_string()))?;
+    }
+    Ok(doc)
+}
+
+impl Actor {
+    async fn run(mut self) {
+        let idle = self.shared.config.idle_unload;
+        let cancel = self.shared.cancel.clone();
+        loop {
+            let presence_due = self.presence_due;
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                cmd = self.rx.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    let mut batch = vec![cmd];
+                    while batch.len() < MAX_BATCH {
+                        match self.rx.try_recv() {
+                            Ok(cmd) => batch.push(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                    self.handle_batch(batch).await;
+                }
+                Ok(()) = changed(&mut self.presence) => self.schedule_presence(),
+                _ = sleep_until(presence_due) => {
+                    self.presence_due = None;
+                    self.broadcast_presence();
+                }
+                _ = tokio::time::sleep(idle), if self.peers.is_empty() => {
+                    if self.try_unload() {
+                        break;
+                    }
+                }
+            }
+        }
+        forget(&self.shared, &self.id, &self.tx);
+        self.shared
+            .metrics
+            .documents_loaded
+            .fetch_sub(1, Ordering::Relaxed);
+        self.peers.clear();
+        self.report_presence();
+        tracing::debug!(doc = %self.id, "document unloaded");
+    }
+
+    /// Leaves the registry if nothing is queued. Commands that slipped in between are handed
+    /// back to the registry, which loads the document afresh (everything accepted is stored).
+    fn try_unload(&mut self) -> bool {
+        if !self.rx.is_empty() {
+            return false;
+        }
+        forget(&self.shared, &self.id, &self.tx);
+        self.rx.close();
+        let docs = Docs {
+            shared: self.shared.clone(),
+        };
+        while let Ok(cmd) = self.rx.try_recv() {
+            let docs = docs.clone();
+            let id = self.id.clone();
+            spawn_for(&self.shared, &self.id, "requeue", async move {
+                if let Err(e) = docs.send(&id, cmd).await {
+                    tracing::warn!(error = %e, "could not requeue a command after unload");
+                }
+            });
+        }
+        true
+    }
+
+    async fn handle_batch(&mut self, batch: Vec<DocCommand>) {
+        let started = Instant::now();
+        let before = self.doc.get_heads();
+        let mut candidate: Option<Automerge> = None;
+        let mut candidate_ids = self.identities.clone();
+        let mut writers: Vec<Arc<PeerLink>> = Vec::new();
+        let mut edits: Vec<oneshot::Sender<Result<(), DocError>>> = Vec::new();
+        let mut received: Vec<(u64, sync::Message)> = Vec::new();
+        let mut new_peers: Vec<u64> = Vec::new();
+        let mut peers_changed = false;
+
+        for cmd in batch {
+            match cmd {
+                DocCommand::Sync { link, access, data } => {
+                    let conn = link.conn;
+                    if !self.peers.contains_key(&conn) {
+                        let state = match access {
+                            Access::Read => sync::State::new_read_only(),
+                            Access::Write => sync::State::new(),
+                        };
+                        self.peers.insert(
+                            conn,
+                            Peer {
+                                link: link.clone(),
+                                access,
+                                state,
+                            },
+                        );
+                        new_peers.push(conn);
+                        peers_changed = true;
+                    }
+                    let Ok(mut msg) = sync::Message::decode(&data) else {
+                        self.refuse(&link, "malformed sync message");
+                        continue;
+                    };
+                    let base = candidate.as_ref().unwrap_or(&self.doc);
+                    let changes = match unknown_changes(base, &msg.changes) {
+                        Ok(changes) => changes,
+                        Err(refusal) => {
+                            self.refuse(&link, &refusal.0);
+                            continue;
+                        }
+                    };
+                    if !changes.is_empty() {
+                        let allowed = match (access, self.locked) {
+                            (Access::Read, _) => Err("you may only read this document"),
+                            (_, true) => {
+                                Err("this group is locked; a co-facilitator must reopen it first")
+                            }
+                            _ => Ok(()),
+                        };
+                        if let Err(why) = allowed {
+                            self.refuse(&link, why);
+                            continue;
+                        }
+                        match self.apply_checked(
+                            base,
+                            changes,
+                            &link.person.id.0,
+                            &mut candidate_ids,
+                        ) {
+                            Ok(next) => {
+                                candidate = Some(next);
+                                writers.push(link.clone());
+                            }
+                            Err(refusal) => {
+                                self.refuse(&link, &refusal.0);
+                                continue;
+                            }
+                        }
+                    }
+                    msg.changes = ChunkList::empty();
+                    received.push((conn, msg));
+                }
+                DocCommand::Ephemeral {
+                    link,
+                    access,
+                    count,
+                    session,
+                    data,
+                } => {
+                    self.relay_ephemeral(&link, access, count, &session, &data);
+                }
+                DocCommand::Leave { conn } => {
+                    peers_changed |= self.peers.remove(&conn).is_some();
+                    received.retain(|(c, _)| *c != conn);
+                }
+                DocCommand::Edit { f, done } => {
+                    let mut next = candidate.as_ref().unwrap_or(&self.doc).clone();
+                    match f(&mut next) {
+                        Ok(()) => {
+                            candidate = Some(next);
+                            edits.push(done);
+                        }
+                        Err(e) => {
+                            let _ = done.send(Err(DocError::Edit(e.to_string())));
+                        }
+                    }
+                }
+                DocCommand::Read(f) => f(&self.doc),
+                DocCommand::SetLocked(locked) => self.locked = locked,
+            }
+        }
+
+        if let Some(next) = candidate {
+            let chunk = next.save_after(&before);
+            match self.shared.committer.append(self.id.clone(), chunk).await {
+                Ok(()) => {
+                    let accepted = next.get_changes(&before).len() as u64;
+                    self.shared
+                        .metrics
+                        .changes_accepted
+                        .fetch_add(accepted, Ordering::Relaxed);
+                    self.doc = next;
+                    self.identities = candidate_ids;
+                    for done in edits {
+                        let _ = done.send(Ok(()));
+                    }
+                    self.chunks_since_compact += 1;
+                    self.maybe_compact();
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "could not store accepted changes");
+                    let writer_conns: HashSet<u64> = writers.iter().map(|l| l.conn).collect();
+                    for link in &writers {
+                        self.refuse(
+                            link,
+                            "the server could not store your change; it was not applied",
+                        );
+                    }
+                    received.retain(|(c, _)| !writer_conns.contains(c));
+                    for done in edits {
+                        let _ = done.send(Err(DocError::Store(err.clone())));
+                    }
+                }
+            }
+        }
+
+        let mut reply_to: HashSet<u64> = HashSet::new();
+        for (conn, msg) in received {
+            let Some(peer) = self.peers.get_mut(&conn) else {
+                continue;
+            };
+            if self.doc.receive_sync_message(&mut peer.state, msg).is_err() {
+                let link = peer.link.clone();
+                self.refuse(&link, "the sync message could not be applied");
+                continue;
+            }
+            reply_to.insert(conn);
+        }
+
+        let changed = self.doc.get_heads() != before;
+        for (conn, peer) in self.peers.iter_mut() {
+            if !changed && !reply_to.contains(conn) {
+                continue;
+            }
+            if let Some(msg) = self.doc.generate_sync_message(&mut peer.state) {
+                let data = msg.encode();
+                peer.link.outbox.send(
+                    ServerMessage::Sync {
+                        sender: &self.shared.server.peer_id,
+                        target: &peer.link.peer_id,
+                        doc: self.id.as_str(),
+                        data: &data,
+                    }
+                    .encode(),
+                );
+            }
+        }
+        if changed {
+            self.shared
+                .metrics
+                .fanout_latency
+                .observe(started.elapsed());
+        }
+        if peers_changed {
+            self.report_presence();
+        }
+        if self.presence.is_some() {
+            for conn in new_peers {
+                self.send_presence_to(conn);
+            }
+        }
+    }
+
+    /// Applies `changes` to a copy of `base` and checks them for the writer; the copy on success.
+    fn apply_checked(
+        &self,
+        base: &Automerge,
+        changes: Vec<Change>,
+        writer: &str,
+        identities: &mut Option<HashMap<String, BulletIdentity>>,
+    ) -> Result<Automerge, Refusal> {
+        let mut next = base.clone();
+        let hashes: Vec<_> = changes.iter().map(|c| c.hash()).collect();
+        next.apply_changes(changes.iter().cloned())
+            .map_err(|_| Refusal("the change could not be applied".into()))?;
+        if hashes.iter().any(|h| next.get_change_by_hash(h).is_none()) {
+            return Err(Refusal(
+                "the change depends on changes the server does not have (were earlier ones refused?)".into(),
+            ));
+        }
+        schema::check_operations(self.record.kind, &next, &changes)?;
+        match self.record.kind {
+            DocKind::Group(_) => {
+                let before = identities.get_or_insert_with(|| schema::bullet_identities(base));
+                let after = schema::validate_outcome(&next, before, writer)?;
+                *identities = Some(after);
+            }
+            DocKind::Summary => schema::validate_summary(&next)?,
+            DocKind::Index => {
+                return Err(Refusal("only the server writes the meeting index".into()))
+            }
+        }
+        Ok(next)
+    }
+
+    fn refuse(&self, link: &PeerLink, why: &str) {
+        self.shared
+            .metrics
+            .changes_refused
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(person = %link.person.id, reason = why, "refused a sync message");
+        let message = format!("document {}: {why}", self.id);
+        link.outbox.send(
+            ServerMessage::Error {
+                sender: &self.shared.server.peer_id,
+                target: &link.peer_id,
+                message: &message,
+            }
+            .encode(),
+        );
+    }
+
+    fn relay_ephemeral(
+        &self,
+        link: &PeerLink,
+        access: Access,
+        count: u64,
+        session: &str,
+        data: &[u8],
+    ) {
+        if access == Access::Read {
+            tracing::debug!(person = %link.person.id, "dropped an ephemeral message from a read-only peer");
+            return;
+        }
+        if data.len() > MAX_EPHEMERAL_BYTES {
+            self.refuse(link, "ephemeral message too large");
+            return;
+        }
+        let stamped = stamp_sender(data, &link.person);
+        for (conn, peer) in &self.peers {
+            if *conn == link.conn {
+                continue;
+            }
+            peer.link.outbox.send(
+                ServerMessage::Ephemeral {
+                    sender: &link.peer_id,
+                    target: &peer.link.peer_id,
+                    doc: self.id.as_str(),
+                    count,
+                    session,
+                    data: &stamped,
+                }
+                .encode(),
+            );
+        }
+    }
+
+    fn report_presence(&self) {
+        let mut counts = Counts::default();
+        for peer in self.peers.values() {
+            match peer.access {
+                Access::Write => counts.editors += 1,
+                Access::Read => counts.viewers += 1,
+            }
+        }
+        self.shared
+            .presence
+            .set(&self.record.meeting, &self.id, counts);
+    }
+
+    fn schedule_presence(&mut self) {
+        if self.presence_due.is_none() {
+            let earliest = self
+                .presence_sent
+                .map(|t| t + PRESENCE_INTERVAL)
+                .unwrap_or_else(tokio::time::Instant::now);
+            self.presence_due = Some(earliest.max(tokio::time::Instant::now()));
+        }
+    }
+
+    fn presence_payload(&self) -> Option<Vec<u8>> {
+        let rx = self.presence.as_ref()?;
+        let table = rx.borrow().clone();
+        Some(Presence::encode(&table))
+    }
+
+    fn broadcast_presence(&mut self) {
+        let Some(payload) = self.presence_payload() else {
+            return;
+        };
+        self.presence_sent = Some(tokio::time::Instant::now());
+        for conn in self.peers.keys().copied().collect::<Vec<_>>() {
+            self.send_presence_payload(conn, &payload);
+        }
+    }
+
+    fn send_presence_to(&self, conn: u64) {
+        if let Some(payload) = self.presence_payload() {
+            self.send_presence_payload(conn, &payload);
+        }
+    }
+
+    fn send_presence_payload(&self, conn: u64, payload: &[u8]) {
+        let Some(peer) = self.peers.get(&conn) else {
+            return;
+        };
+        let server = &self.shared.server;
+        peer.link.outbox.send(
+            ServerMessage::Ephemeral {
+                sender: &server.peer_id,
+                target: &peer.link.peer_id,
+                doc: self.id.as_str(),
+                count: server.next_count(),
+                session: &server.session_id,
+                data: payload,
+            }
+            .encode(),
+        );
+    }
+
+    fn maybe_compact(&mut self) {
+        if self.chunks_since_compact < self.shared.config.compact_after
+            || self.compacting.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        self.chunks_since_compact = 0;
+        let shared = self.shared.clone();
+        let id = self.id.clone();
+        let flag = self.compacting.clone();
+        spawn_for(&self.shared, &self.id, "compact", async move {
+            if let Err(e) = compact(&shared, &id).await {
+                tracing::warn!(error = %e, "compaction failed; the chunks stay as they were");
+            }
+            flag.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// Replaces a document's stored chunks by one snapshot. It reads the chunks back rather than
+/// saving the in-memory document, so that the snapshot covers exactly the chunks it replaces.
+pub async fn compact(shared: &Shared, id: &DocId) -> Result<(), DocError> {
+    let chunks = shared.store.load_chunks(id).await?;
+    let Some(last) = chunks.last() else {
+        return Ok(());
+    };
+    if chunks.len() < 2 {
+        return Ok(());
+    }
+    let upto = last.seq;
+    let snapshot = tokio::task::spawn_blocking(move || load_doc(&chunks).map(|d| d.save()))
+        .await
+        .map_err(|e| DocError::Corrupt(e.to_string()))??;
+    shared.store.compact(id, upto, &snapshot).await?;
+    tracing::debug!(doc = %id, upto, bytes = snapshot.len(), "compacted");
+    Ok(())
+}
+
+/// The changes of a sync message that `doc` does not have yet, decoded.
+fn unknown_changes(doc: &Automerge, chunks: &ChunkList) -> Result<Vec<Change>, Refusal> {
+    let mut out = Vec::new();
+    for bytes in chunks.iter() {
+        let change = Change::from_bytes(bytes.to_vec())
+            .map_err(|_| Refusal("malformed change in sync message".into()))?;
+        if doc.get_change_by_hash(&change.hash()).is_none() {
+            out.push(change);
+        }
+    }
+    Ok(out)
+}
+
+/// Sets `sender` in a CBOR map payload to the authenticated person, whatever the client wrote.
+fn stamp_sender(data: &[u8], person: &Person) -> Vec<u8> {
+    use ciborium::Value;
+    let Ok(Value::Map(mut entries)) = ciborium::de::from_reader::<Value, _>(data) else {
+        return data.to_vec();
+    };
+    let text = |s: &str| Value::Text(s.to_owned());
+    entries.retain(|(k, _)| k.as_text() != Some("sender"));
+    entries.push((
+        text("sender"),
+        Value::Map(vec![
+            (text("person"), text(&person.id.0)),
+            (text("name"), text(&person.name)),
+            (text("role"), text(person.role.as_str())),
+        ]),
+    ));
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(&Value::Map(entries), &mut out)
+        .expect("writing to a Vec cannot fail");
+    out
+}
+
+async fn changed(rx: &mut Option<watch::Receiver<Table>>) -> Result<(), watch::error::RecvError> {
+    match rx {
+        Some(rx) => rx.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,392 @@
+//! The document schemas of `docs/schema.md`, enforced on every incoming change.
+//!
+//! A batch of changes from a peer is applied to a copy of the document; then
+//! 1. every operation's target path is checked against what the writer's role may touch —
+//!    including operations that lose a conflict and so would never show in a diff; and
+//! 2. the whole resulting document is validated: required keys, types, sizes, unique bullet
+//!    ids, immutable bullet fields.
+//!
+//! Only a batch that passes both is stored and synced on. The checks are pure functions of the
+//! documents before and after, so they are tested here without any I/O.
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::hydrate::{Map, Value as Hydrated};
+use automerge::legacy::{Key, ObjectId, OpType};
+use automerge::{Automerge, Change, Prop, ReadDoc, ScalarValue, ROOT};
+
+use super::init::{OUTCOME_SCHEMA, SUMMARY_SCHEMA};
+use crate::store::DocKind;
+
+pub const MAX_BULLET_CHARS: usize = 5_000;
+pub const MAX_BULLETS_PER_SECTION: usize = 200;
+pub const MAX_ITEMS_PER_SECTION: usize = 1_000;
+pub const MAX_SUMMARY_SECTIONS: usize = 100;
+pub const MAX_ITEM_CHARS: usize = 20_000;
+pub const MAX_PREAMBLE_CHARS: usize = 50_000;
+const MAX_DELEGATIONS: usize = 100;
+const MAX_DELEGATION_CHARS: usize = 120;
+const MAX_TAGS: usize = 30;
+const MAX_TAG_CHARS: usize = 64;
+const MAX_ID_CHARS: usize = 100;
+const MAX_TITLE_CHARS: usize = 500;
+const STATUSES: [&str; 3] = ["proposed", "agreed", "bracketed"];
+
+/// Why a change was refused. The message goes to the peer: it names no internals.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refusal(pub String);
+
+fn refuse<T>(msg: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal(msg.into()))
+}
+
+/// One step of a path from the root: a map key or a list position.
+#[derive(Debug, Clone, PartialEq)]
+enum Seg {
+    Key(String),
+    Index,
+}
+
+/// What the writer's operations may touch in a document of `kind`. Only writers get here:
+/// read-only peers are refused before their changes are looked at.
+fn may_touch(kind: DocKind, path: &[Seg], new_object: bool) -> bool {
+    use Seg::{Index, Key};
+    let key = |s: &Seg, k: &str| matches!(s, Key(x) if x == k);
+    match kind {
+        DocKind::Index => false,
+        DocKind::Group(_) => match path {
+            // Inserting, deleting or moving bullets.
+            [s, Index, b, Index] => key(s, "sections") && key(b, "bullets"),
+            // Setting a bullet's field; identity fields only on a bullet created in this batch.
+            [s, Index, b, Index, Key(field)] if key(s, "sections") && key(b, "bullets") => {
+                matches!(field.as_str(), "text" | "proposedBy" | "tags" | "status")
+                    || (new_object && matches!(field.as_str(), "id" | "createdBy" | "createdAt"))
+            }
+            // Inside a bullet's text, delegations or tags.
+            [s, Index, b, Index, Key(field), Index] if key(s, "sections") && key(b, "bullets") => {
+                matches!(field.as_str(), "text" | "proposedBy" | "tags")
+            }
+            _ => false,
+        },
+        DocKind::Summary => match path {
+            [Key(k)] => k == "title" || k == "preamble",
+            [Key(k), Index] => k == "preamble" || k == "sections",
+            [Key(k), Index, ..] => k == "sections",
+            _ => false,
+        },
+    }
+}
+
+fn path_of(doc: &Automerge, obj: &ObjectId) -> Result<Vec<Seg>, Refusal> {
+    let exid = match obj {
+        ObjectId::Root => return Ok(Vec::new()),
+        ObjectId::Id(id) => doc
+            .import_obj(&id.to_string())
+            .map_err(|_| Refusal("a change targets an unknown object".into()))?,
+    };
+    let parents = doc
+        .parents(&exid)
+        .map_err(|_| Refusal("a change targets an unknown object".into()))?;
+    Ok(parents
+        .path()
+        .into_iter()
+        .map(|(_, prop)| match prop {
+            Prop::Map(k) => Seg::Key(k),
+            Prop::Seq(_) => Seg::Index,
+        })
+        .collect())
+}
+
+/// Checks every operation of `changes` (already applied to `after`) against the role's rights.
+pub fn check_operations(
+    kind: DocKind,
+    after: &Automerge,
+    changes: &[Change],
+) -> Result<(), Refusal> {
+    // Objects created in this batch, as "counter@actor" op ids.
+    let mut created: HashSet<String> = HashSet::new();
+    let decoded: Vec<_> = changes.iter().map(|c| c.decode()).collect();
+    for change in &decoded {
+        for (i, op) in change.operations.iter().enumerate() {
+            if matches!(op.action, OpType::Make(_)) {
+                let counter = change.start_op.get() + i as u64;
+                created.insert(format!("{counter}@{}", change.actor_id));
+            }
+        }
+    }
+    for change in &decoded {
+        for op in &change.operations {
+            match op.action {
+                OpType::Put(_) | OpType::Make(_) | OpType::Delete => {}
+                _ => return refuse("this kind of operation is not allowed in this document"),
+            }
+            let mut path = path_of(after, &op.obj)?;
+            path.push(match &op.key {
+                Key::Map(k) => Seg::Key(k.to_string()),
+                Key::Seq(_) => Seg::Index,
+            });
+            let new_object = match &op.obj {
+                ObjectId::Id(id) => created.contains(&id.to_string()),
+                ObjectId::Root => false,
+            };
+            if !may_touch(kind, &path, new_object) {
+                return refuse(format!("you may not change {}", describe(&path)));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe(path: &[Seg]) -> String {
+    let parts: Vec<String> = path
+        .iter()
+        .map(|s| match s {
+            Seg::Key(k) => k.chars().take(40).collect(),
+            Seg::Index => "[]".into(),
+        })
+        .collect();
+    format!("`{}`", parts.join("."))
+}
+
+// --- whole-document validation --------------------------------------------------------
+
+fn get<'a>(map: &'a Map, key: &str) -> Result<&'a Hydrated, Refusal> {
+    map.get(key)
+        .ok_or_else(|| Refusal(format!("required key `{key}` is missing")))
+}
+
+fn as_map<'a>(v: &'a Hydrated, what: &str) -> Result<&'a Map, Refusal> {
+    match v {
+        Hydrated::Map(m) => Ok(m),
+        _ => refuse(format!("`{what}` must be a map")),
+    }
+}
+
+fn as_list<'a>(v: &'a Hydrated, what: &str) -> Result<Vec<&'a Hydrated>, Refusal> {
+    match v {
+        Hydrated::List(l) => Ok(l.iter().map(|lv| &lv.value).collect()),
+        _ => refuse(format!("`{what}` must be a list")),
+    }
+}
+
+fn as_str<'a>(v: &'a Hydrated, what: &str, max: usize) -> Result<&'a str, Refusal> {
+    match v {
+        Hydrated::Scalar(ScalarValue::Str(s)) if s.chars().count() <= max => Ok(s.as_str()),
+        Hydrated::Scalar(ScalarValue::Str(_)) => {
+            refuse(format!("`{what}` is longer than {max} characters"))
+        }
+        _ => refuse(format!("`{what}` must be a string")),
+    }
+}
+
+fn as_text(v: &Hydrated, what: &str, max: usize) -> Result<String, Refusal> {
+    match v {
+        Hydrated::Text(t) => {
+            let s = String::from(t);
+            if s.chars().count() > max {
+                return refuse(format!("`{what}` is longer than {max} characters"));
+            }
+            Ok(s)
+        }
+        _ => refuse(format!("`{what}` must be collaborative text")),
+    }
+}
+
+fn as_int(v: &Hydrated, what: &str) -> Result<i64, Refusal> {
+    match v {
+        Hydrated::Scalar(ScalarValue::Int(i)) | Hydrated::Scalar(ScalarValue::Timestamp(i)) => {
+            Ok(*i)
+        }
+        Hydrated::Scalar(ScalarValue::Uint(u)) => {
+            i64::try_from(*u).map_err(|_| Refusal(format!("`{what}` is out of range")))
+        }
+        Hydrated::Scalar(ScalarValue::F64(f)) if f.fract() == 0.0 && f.abs() < 9.007e15 => {
+            Ok(*f as i64)
+        }
+        _ => refuse(format!("`{what}` must be an integer")),
+    }
+}
+
+fn only_keys(map: &Map, allowed: &[&str], what: &str) -> Result<(), Refusal> {
+    for (k, _) in map.iter() {
+        if !allowed.contains(&k.as_str()) {
+            return refuse(format!(
+                "`{what}` has an unknown key `{}`",
+                k.chars().take(40).collect::<String>()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn string_list(
+    v: &Hydrated,
+    what: &str,
+    max_items: usize,
+    max_chars: usize,
+) -> Result<(), Refusal> {
+    let items = as_list(v, what)?;
+    if items.len() > max_items {
+        return refuse(format!("`{what}` has more than {max_items} entries"));
+    }
+    for item in items {
+        as_str(item, what, max_chars)?;
+    }
+    Ok(())
+}
+
+/// The immutable identity of a bullet: who created it and when.
+pub type BulletIdentity = (String, i64);
+
+/// Bullet id → identity, for a valid outcome document.
+pub fn bullet_identities(doc: &Automerge) -> HashMap<String, BulletIdentity> {
+    let mut out = HashMap::new();
+    let Hydrated::Map(root) = doc.hydrate(None) else {
+        return out;
+    };
+    let Some(Hydrated::List(sections)) = root.get("sections") else {
+        return out;
+    };
+    for s in sections.iter() {
+        let Hydrated::Map(s) = &s.value else { continue };
+        let Some(Hydrated::List(bullets)) = s.get("bullets") else {
+            continue;
+        };
+        for b in bullets.iter() {
+            let Hydrated::Map(b) = &b.value else { continue };
+            let id = b.get("id").and_then(|v| as_str(v, "id", usize::MAX).ok());
+            let by = b
+                .get("createdBy")
+                .and_then(|v| as_str(v, "createdBy", usize::MAX).ok());
+            let at = b.get("createdAt").and_then(|v| as_int(v, "createdAt").ok());
+            if let (Some(id), Some(by), Some(at)) = (id, by, at) {
+                out.insert(id.to_owned(), (by.to_owned(), at));
+            }
+        }
+    }
+    out
+}
+
+/// Validates an outcome document after a writer's changes. `before` holds the identities of
+/// the bullets that existed; a bullet with a new id must be created by `writer`.
+pub fn validate_outcome(
+    after: &Automerge,
+    before: &HashMap<String, BulletIdentity>,
+    writer: &str,
+) -> Result<HashMap<String, BulletIdentity>, Refusal> {
+    let root = after.hydrate(None);
+    let root = as_map(&root, "document")?;
+    if as_str(get(root, "schema")?, "schema", 100)? != OUTCOME_SCHEMA {
+        return refuse("this is not an outcome document");
+    }
+    let mut seen = HashMap::new();
+    for section in as_list(get(root, "sections")?, "sections")? {
+        let section = as_map(section, "section")?;
+        let bullets = as_list(get(section, "bullets")?, "bullets")?;
+        if bullets.len() > MAX_BULLETS_PER_SECTION {
+            return refuse(format!(
+                "a section holds at most {MAX_BULLETS_PER_SECTION} bullets"
+            ));
+        }
+        for bullet in bullets {
+            let b = as_map(bullet, "bullet")?;
+            only_keys(
+                b,
+                &[
+                    "id",
+                    "text",
+                    "proposedBy",
+                    "tags",
+                    "status",
+                    "createdBy",
+                    "createdAt",
+                ],
+                "bullet",
+            )?;
+            let id = as_str(get(b, "id")?, "id", MAX_ID_CHARS)?;
+            if id.is_empty() || seen.contains_key(id) {
+                return refuse("bullet ids must be non-empty and unique");
+            }
+            as_text(get(b, "text")?, "text", MAX_BULLET_CHARS)?;
+            string_list(
+                get(b, "proposedBy")?,
+                "proposedBy",
+                MAX_DELEGATIONS,
+                MAX_DELEGATION_CHARS,
+            )?;
+            string_list(get(b, "tags")?, "tags", MAX_TAGS, MAX_TAG_CHARS)?;
+            let status = as_str(get(b, "status")?, "status", 20)?;
+            if !STATUSES.contains(&status) {
+                return refuse("`status` must be proposed, agreed or bracketed");
+            }
+            let created_by = as_str(get(b, "createdBy")?, "createdBy", MAX_ID_CHARS)?;
+            let created_at = as_int(get(b, "createdAt")?, "createdAt")?;
+            match before.get(id) {
+                Some((by, at)) if by != created_by || *at != created_at => {
+                    return refuse("a bullet's `createdBy` and `createdAt` never change");
+                }
+                None if created_by != writer => {
+                    return refuse("a new bullet's `createdBy` must be your own person id");
+                }
+                _ => {}
+            }
+            seen.insert(id.to_owned(), (created_by.to_owned(), created_at));
+        }
+    }
+    Ok(seen)
+}
+
+/// Validates the chair's summary after a co-facilitator's changes.
+pub fn validate_summary(after: &Automerge) -> Result<(), Refusal> {
+    let root = after.hydrate(None);
+    let root = as_map(&root, "document")?;
+    if as_str(get(root, "schema")?, "schema", 100)? != SUMMARY_SCHEMA {
+        return refuse("this is not a summary document");
+    }
+    as_str(get(root, "title")?, "title", MAX_TITLE_CHARS)?;
+    as_text(get(root, "preamble")?, "preamble", MAX_PREAMBLE_CHARS)?;
+    let sections = as_list(get(root, "sections")?, "sections")?;
+    if sections.len() > MAX_SUMMARY_SECTIONS {
+        return refuse(format!("at most {MAX_SUMMARY_SECTIONS} sections"));
+    }
+    let mut seen = HashSet::new();
+    for section in sections {
+        let s = as_map(section, "section")?;
+        only_keys(s, &["id", "title", "items"], "section")?;
+        as_str(get(s, "id")?, "id", MAX_ID_CHARS)?;
+        as_str(get(s, "title")?, "title", MAX_TITLE_CHARS)?;
+        let items = as_list(get(s, "items")?, "items")?;
+        if items.len() > MAX_ITEMS_PER_SECTION {
+            return refuse(format!(
+                "a section holds at most {MAX_ITEMS_PER_SECTION} items"
+            ));
+        }
+        for item in items {
+            let i = as_map(item, "item")?;
+            only_keys(i, &["id", "text", "sources"], "item")?;
+            let id = as_str(get(i, "id")?, "id", MAX_ID_CHARS)?;
+            if id.is_empty() || !seen.insert(id.to_owned()) {
+                return refuse("item ids must be non-empty and unique");
+            }
+            as_text(get(i, "text")?, "text", MAX_ITEM_CHARS)?;
+            for source in as_list(get(i, "sources")?, "sources")? {
+                let src = as_map(source, "source")?;
+                only_keys(src, &["group", "bulletId", "version"], "source")?;
+                as_int(get(src, "group")?, "group")?;
+                as_str(get(src, "bulletId")?, "bulletId", MAX_ID_CHARS)?;
+                as_int(get(src, "version")?, "version")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that the server-owned root keys survived (they are never writable, but a document
+/// must also never lose them).
+pub fn root_is_intact(doc: &Automerge) -> bool {
+    matches!(doc.get(ROOT, "schema"), Ok(Some(_)))
+}
+
+#[cfg(test)]
+mod tests;

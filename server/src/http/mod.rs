@@ -1,0 +1,102 @@
+//! The HTTP surface: one `router()` per resource, merged here.
+//!
+//! `/api/...` is JSON (documented in `docs/api.md` and served as OpenAPI at
+//! `/api/openapi.json`); `/sync` upgrades to the sync WebSocket; `/join/<token>` starts a
+//! session; anything else is the web app, with `index.html` for client-side routes.
+
+mod error;
+mod invites;
+mod meetings;
+mod openapi;
+mod session;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Query, State, WebSocketUpgrade};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use tower_http::services::{ServeDir, ServeFile};
+
+pub use error::{Error, Result};
+
+use crate::auth::{self, Person};
+use crate::state::AppState;
+use crate::sync::connection::{self, MAX_FRAME_BYTES};
+
+/// The authenticated person of a request (bearer token or session cookie).
+pub struct Auth(pub Arc<Person>);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        Ok(Auth(
+            auth::authenticate(state.store.as_ref(), &parts.headers, None).await?,
+        ))
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let web = &state.settings.web_dir;
+    let index = web.join("index.html");
+    let spa = ServeDir::new(web).fallback(ServeFile::new(index));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/sync", get(sync))
+        .merge(meetings::router())
+        .merge(invites::router())
+        .merge(session::router())
+        .merge(openapi::router())
+        .fallback_service(spa)
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) if state.metrics.store_healthy() => "ready".into_response(),
+        Ok(()) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the last write to the database failed",
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "database not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database not reachable").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
+}
+
+#[derive(Deserialize)]
+struct SyncQuery {
+    token: Option<String>,
+}
+
+/// Authenticates at the upgrade: no valid invite or session, no WebSocket (401).
+async fn sync(
+    State(state): State<AppState>,
+    Query(query): Query<SyncQuery>,
+    headers: axum::http::HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response> {
+    let person = auth::authenticate(state.store.as_ref(), &headers, query.token.as_deref()).await?;
+    Ok(upgrade
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| connection::run(socket, state, person)))
+}

@@ -1,0 +1,66 @@
+//! The application state shared by every handler and connection.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::docs::{Docs, DocsConfig};
+use crate::metrics::Metrics;
+use crate::presence::Presence;
+use crate::store::{Committer, Store, StoreError};
+use crate::sync::{Connections, ServerIdentity};
+
+/// Settings of a running server.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The URL people reach the server at; invite links start with it.
+    pub public_url: String,
+    /// The built web app (`web/dist`).
+    pub web_dir: PathBuf,
+    pub docs: DocsConfig,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub docs: Docs,
+    pub connections: Arc<Connections>,
+    pub metrics: Arc<Metrics>,
+    pub settings: Arc<Settings>,
+    /// Cancelled at shutdown: ends connections and document actors.
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+impl AppState {
+    pub async fn new(store: Arc<dyn Store>, settings: Settings) -> Result<Self, StoreError> {
+        let storage_id = store
+            .init_setting("storage_id", &uuid::Uuid::new_v4().to_string())
+            .await?;
+        let metrics = Arc::new(Metrics::default());
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let committer = Committer::start(store.clone(), metrics.clone());
+        let docs = Docs::new(
+            store.clone(),
+            committer,
+            metrics.clone(),
+            Arc::new(Presence::default()),
+            Arc::new(ServerIdentity::new(storage_id)),
+            settings.docs.clone(),
+            tracker.clone(),
+            shutdown.clone(),
+        );
+        Ok(Self {
+            store,
+            docs,
+            connections: Arc::new(Connections::default()),
+            metrics,
+            settings: Arc::new(settings),
+            shutdown,
+            tracker,
+        })
+    }
+}

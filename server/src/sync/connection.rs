@@ -1,0 +1,323 @@
+//! One WebSocket connection: the protocol state machine of a single peer.
+//!
+//! The peer must `join` first; the server answers `peer` at once. After that every message must
+//! carry the joined peer id as its sender. `sync`/`request` and `ephemeral` go to the document's
+//! actor if the person may read the document, `doc-unavailable` otherwise. Malformed frames and
+//! protocol violations get an `error` and end the connection; they never affect other peers.
+//!
+//! Backpressure: outbound frames go through a bounded queue; a peer that lets it fill is
+//! disconnected and resyncs when it reconnects.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use tokio::time::{interval, Instant, MissedTickBehavior};
+
+use super::protocol::{ClientMessage, ServerMessage, PROTOCOL_V1};
+use crate::auth::Person;
+use crate::docs::{Access, DocCommand, DocError, DocHandle, Outbox, PeerLink};
+use crate::ids::{DocId, PeerId};
+use crate::state::AppState;
+
+/// Largest frame accepted from a client.
+pub const MAX_FRAME_BYTES: usize = 8 << 20;
+/// Outbound frames queued per connection before it counts as too slow.
+const OUTBOX_CAPACITY: usize = 4096;
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// A peer silent for this long (no pong, no message) is dropped.
+const DEAD_AFTER: Duration = Duration::from_secs(45);
+
+/// What to do after a frame.
+enum Next {
+    Continue,
+    Close(&'static str),
+}
+
+struct Connection {
+    state: AppState,
+    person: Arc<Person>,
+    conn: u64,
+    outbox: Outbox,
+    peer: Option<Arc<PeerLink>>,
+    docs: HashMap<DocId, (DocHandle, Access)>,
+}
+
+pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
+    let close = state.shutdown.child_token();
+    let conn = state.connections.register(&person.id, close.clone());
+    let metrics = state.metrics.clone();
+    metrics
+        .connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let span =
+        tracing::info_span!("connection", conn, person = %person.id, role = person.role.as_str());
+    let (outbox, mut outgoing) = Outbox::new(OUTBOX_CAPACITY, close.clone(), metrics.clone());
+    let mut c = Connection {
+        state: state.clone(),
+        person: person.clone(),
+        conn,
+        outbox,
+        peer: None,
+        docs: HashMap::new(),
+    };
+    let (mut sink, mut stream) = socket.split();
+    let mut ping = interval(PING_EVERY);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
+    let reason: &'static str = {
+        let _enter = span.enter();
+        tracing::debug!("connected");
+        drop(_enter);
+        loop {
+            tokio::select! {
+                biased;
+                _ = close.cancelled() => break "closed by the server",
+                frame = outgoing.recv() => {
+                    let Some(frame) = frame else { break "closed" };
+                    if sink.send(Message::Binary(frame.into())).await.is_err() {
+                        break "send failed";
+                    }
+                }
+                incoming = stream.next() => {
+                    last_heard = Instant::now();
+                    match incoming {
+                        None => break "the peer went away",
+                        Some(Err(err)) => {
+                            tracing::debug!(parent: &span, error = %err, "websocket error");
+                            if is_capacity(&err) {
+                                c.send_error("frame too large");
+                                flush(&mut outgoing, &mut sink).await;
+                                let _ = sink.send(Message::Close(Some(CloseFrame {
+                                    code: 1009,
+                                    reason: "frame too large".into(),
+                                }))).await;
+                            }
+                            break "websocket error";
+                        }
+                        Some(Ok(Message::Binary(bytes))) => {
+                            metrics.messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if let Next::Close(why) = c.on_frame(&bytes).instrument_in(&span).await {
+                                flush(&mut outgoing, &mut sink).await;
+                                let _ = sink.send(Message::Close(Some(CloseFrame {
+                                    code: 1008,
+                                    reason: why.into(),
+                                }))).await;
+                                break why;
+                            }
+                        }
+                        Some(Ok(Message::Text(_))) => {
+                            c.send_error("the protocol uses binary frames only");
+                        }
+                        Some(Ok(Message::Close(_))) => break "closed by the peer",
+                        Some(Ok(_)) => {} // ping / pong
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > DEAD_AFTER {
+                        break "no answer to keepalive pings";
+                    }
+                    if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        break "send failed";
+                    }
+                }
+            }
+        }
+    };
+    tracing::debug!(parent: &span, reason, "disconnected");
+    for (id, (handle, _)) in c.docs.drain() {
+        if handle.send(DocCommand::Leave { conn }).await.is_err() {
+            tracing::trace!(doc = %id, "document already unloaded");
+        }
+    }
+    let _ = sink.close().await;
+    state.connections.unregister(&person.id, conn);
+    metrics
+        .connections
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn is_capacity(err: &axum::Error) -> bool {
+    let text = err.to_string();
+    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity")
+}
+
+/// Writes whatever is queued (an error message) before closing.
+async fn flush(
+    outgoing: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+) {
+    while let Ok(frame) = outgoing.try_recv() {
+        if sink.send(Message::Binary(frame.into())).await.is_err() {
+            return;
+        }
+    }
+}
+
+trait InstrumentIn: std::future::Future + Sized {
+    fn instrument_in(self, span: &tracing::Span) -> tracing::instrument::Instrumented<Self> {
+        tracing::Instrument::instrument(self, span.clone())
+    }
+}
+impl<F: std::future::Future> InstrumentIn for F {}
+
+impl Connection {
+    fn server_peer(&self) -> &PeerId {
+        &self.state.docs.server().peer_id
+    }
+
+    fn target(&self) -> PeerId {
+        self.peer
+            .as_ref()
+            .map(|p| p.peer_id.clone())
+            .unwrap_or_else(|| PeerId("unknown".into()))
+    }
+
+    fn send_error(&self, message: &str) {
+        let target = self.target();
+        self.outbox.send(
+            ServerMessage::Error {
+                sender: self.server_peer(),
+                target: &target,
+                message,
+            }
+            .encode(),
+        );
+    }
+
+    async fn on_frame(&mut self, bytes: &[u8]) -> Next {
+        let msg = match ClientMessage::decode(bytes) {
+            Ok(msg) => msg,
+            Err(err) => {
+                self.send_error(&format!("malformed message: {err}"));
+                return Next::Close("malformed message");
+            }
+        };
+        if let ClientMessage::Join { sender, versions } = &msg {
+            return self.on_join(sender, versions.as_deref());
+        }
+        let Some(peer) = self.peer.clone() else {
+            self.send_error("send `join` first");
+            return Next::Close("message before join");
+        };
+        if msg.sender() != &peer.peer_id {
+            self.send_error("senderId does not match the peer id this connection joined with");
+            return Next::Close("forged sender id");
+        }
+        match msg {
+            ClientMessage::Sync { doc, data, .. } => {
+                let Some((id, access)) = self.resolve(doc.id.as_ref()).await else {
+                    self.unavailable(&doc.raw);
+                    return Next::Continue;
+                };
+                let cmd = DocCommand::Sync {
+                    link: peer,
+                    access,
+                    data,
+                };
+                self.dispatch(&id, cmd).await;
+            }
+            ClientMessage::Ephemeral {
+                doc,
+                count,
+                session,
+                data,
+                ..
+            } => {
+                if let Some((id, access)) = self.resolve(doc.id.as_ref()).await {
+                    let cmd = DocCommand::Ephemeral {
+                        link: peer,
+                        access,
+                        count,
+                        session,
+                        data,
+                    };
+                    self.dispatch(&id, cmd).await;
+                }
+            }
+            ClientMessage::Leave { .. } => return Next::Close("the peer left"),
+            ClientMessage::DocUnavailable { .. } | ClientMessage::Gossip { .. } => {}
+            ClientMessage::Join { .. } => unreachable!("handled above"),
+        }
+        Next::Continue
+    }
+
+    fn on_join(&mut self, sender: &PeerId, versions: Option<&[String]>) -> Next {
+        if versions.is_some_and(|v| !v.iter().any(|v| v == PROTOCOL_V1)) {
+            self.send_error("unsupported protocol version");
+            return Next::Close("unsupported protocol version");
+        }
+        if let Some(existing) = &self.peer {
+            if &existing.peer_id != sender {
+                self.send_error("a connection joins once, with one peer id");
+                return Next::Close("second join with another peer id");
+            }
+        } else {
+            self.peer = Some(Arc::new(PeerLink {
+                conn: self.conn,
+                peer_id: sender.clone(),
+                person: self.person.clone(),
+                outbox: self.outbox.clone(),
+            }));
+        }
+        let server = self.state.docs.server();
+        self.outbox.send(
+            ServerMessage::Peer {
+                sender: &server.peer_id,
+                target: sender,
+                storage_id: &server.storage_id,
+            }
+            .encode(),
+        );
+        Next::Continue
+    }
+
+    /// The document and this person's access to it, if they may read it.
+    async fn resolve(&mut self, id: Option<&DocId>) -> Option<(DocId, Access)> {
+        let id = id?;
+        if let Some((_, access)) = self.docs.get(id) {
+            return Some((id.clone(), *access));
+        }
+        let handle = match self.state.docs.get(id).await {
+            Ok(handle) => handle,
+            Err(DocError::Unknown) => return None,
+            Err(err) => {
+                tracing::error!(doc = %id, error = %err, "could not load a document");
+                return None;
+            }
+        };
+        let access = self.person.access(&handle.record)?;
+        self.docs.insert(id.clone(), (handle, access));
+        Some((id.clone(), access))
+    }
+
+    async fn dispatch(&mut self, id: &DocId, cmd: DocCommand) {
+        let Some((handle, access)) = self.docs.get(id) else {
+            return;
+        };
+        let access = *access;
+        if let Err(cmd) = handle.send(cmd).await {
+            // The document was unloaded in between: load it again.
+            match self.state.docs.send(id, cmd).await {
+                Ok(handle) => {
+                    self.docs.insert(id.clone(), (handle, access));
+                }
+                Err(err) => tracing::error!(doc = %id, error = %err, "could not reach a document"),
+            }
+        }
+    }
+
+    fn unavailable(&self, raw: &str) {
+        let target = self.target();
+        self.outbox.send(
+            ServerMessage::DocUnavailable {
+                sender: self.server_peer(),
+                target: &target,
+                doc: raw,
+            }
+            .encode(),
+        );
+    }
+}

@@ -1,0 +1,406 @@
+//! The `automerge-repo` 2.x WebSocket wire protocol: one CBOR map per binary frame.
+//!
+//! Decoding is written against what `cbor-x` (the JavaScript client's encoder) produces:
+//! definite and indefinite maps, `undefined` for absent values, byte strings (optionally tagged
+//! as a typed array) for `data`, and integers that may arrive as floats. Everything a client
+//! sends is untrusted: sizes are bounded and any shape we do not expect is an error, never a
+//! panic.
+
+use ciborium::Value;
+
+use crate::ids::{DocId, PeerId};
+
+/// The only protocol version of the WebSocket adapter.
+pub const PROTOCOL_V1: &str = "1";
+
+/// Longest peer id, session id or message type we accept.
+const MAX_ID_LEN: usize = 256;
+
+#[derive(Debug, PartialEq)]
+pub enum ClientMessage {
+    Join {
+        sender: PeerId,
+        versions: Option<Vec<String>>,
+    },
+    /// `sync` and `request` are handled alike: both carry an Automerge sync message.
+    Sync {
+        sender: PeerId,
+        doc: DocRef,
+        data: Vec<u8>,
+    },
+    Ephemeral {
+        sender: PeerId,
+        doc: DocRef,
+        count: u64,
+        session: String,
+        data: Vec<u8>,
+    },
+    DocUnavailable {
+        sender: PeerId,
+    },
+    Leave {
+        sender: PeerId,
+    },
+    /// Remote-heads gossip (`remote-subscription-change`, `remote-heads-changed`): valid, and
+    /// not needed by a server that is the authority for its documents.
+    Gossip {
+        sender: PeerId,
+    },
+}
+
+/// A document id as the client wrote it: parsed if well formed, kept raw for the reply if not.
+#[derive(Debug, PartialEq, Clone)]
+pub struct DocRef {
+    pub raw: String,
+    pub id: Option<DocId>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DecodeError {
+    #[error("malformed CBOR")]
+    Cbor,
+    #[error("a message must be a CBOR map")]
+    NotAMap,
+    #[error("missing or invalid field `{0}`")]
+    Field(&'static str),
+    #[error("unknown message type `{0}`")]
+    UnknownType(String),
+}
+
+impl ClientMessage {
+    pub fn sender(&self) -> &PeerId {
+        match self {
+            ClientMessage::Join { sender, .. }
+            | ClientMessage::Sync { sender, .. }
+            | ClientMessage::Ephemeral { sender, .. }
+            | ClientMessage::DocUnavailable { sender }
+            | ClientMessage::Leave { sender }
+            | ClientMessage::Gossip { sender } => sender,
+        }
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let value: Value = ciborium::de::from_reader(bytes).map_err(|_| DecodeError::Cbor)?;
+        let Value::Map(entries) = value else {
+            return Err(DecodeError::NotAMap);
+        };
+        let fields = Fields(&entries);
+        let kind = fields.text("type")?;
+        let sender = || fields.text("senderId").map(|s| PeerId(s.to_owned()));
+        let doc = || {
+            let raw = fields.text("documentId")?.to_owned();
+            Ok::<_, DecodeError>(DocRef {
+                id: DocId::parse(&raw),
+                raw,
+            })
+        };
+        Ok(match kind {
+            "join" => ClientMessage::Join {
+                sender: sender()?,
+                versions: fields.string_list("supportedProtocolVersions")?,
+            },
+            "sync" | "request" => ClientMessage::Sync {
+                sender: sender()?,
+                doc: doc()?,
+                data: fields.bytes("data")?,
+            },
+            "ephemeral" => ClientMessage::Ephemeral {
+                sender: sender()?,
+                doc: doc()?,
+                count: fields.uint("count")?,
+                session: fields.text("sessionId")?.to_owned(),
+                data: fields.bytes("data")?,
+            },
+            "doc-unavailable" => ClientMessage::DocUnavailable { sender: sender()? },
+            "leave" => ClientMessage::Leave { sender: sender()? },
+            "remote-subscription-change" | "remote-heads-changed" => {
+                ClientMessage::Gossip { sender: sender()? }
+            }
+            other => return Err(DecodeError::UnknownType(truncate(other))),
+        })
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+struct Fields<'a>(&'a [(Value, Value)]);
+
+impl Fields<'_> {
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.as_text() == Some(key))
+            .map(|(_, v)| v)
+            // cbor-x writes `undefined` for absent optional values; ciborium reads it as null.
+            .filter(|v| !v.is_null())
+    }
+
+    fn text(&self, key: &'static str) -> Result<&str, DecodeError> {
+        match self.get(key) {
+            Some(Value::Text(s)) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(s),
+            _ => Err(DecodeError::Field(key)),
+        }
+    }
+
+    fn bytes(&self, key: &'static str) -> Result<Vec<u8>, DecodeError> {
+        match self.get(key) {
+            Some(Value::Bytes(b)) => Ok(b.clone()),
+            // cbor-x may tag typed arrays (tag 64: uint8 array).
+            Some(Value::Tag(64, inner)) => match inner.as_ref() {
+                Value::Bytes(b) => Ok(b.clone()),
+                _ => Err(DecodeError::Field(key)),
+            },
+            _ => Err(DecodeError::Field(key)),
+        }
+    }
+
+    fn uint(&self, key: &'static str) -> Result<u64, DecodeError> {
+        match self.get(key) {
+            Some(Value::Integer(i)) => u64::try_from(*i).map_err(|_| DecodeError::Field(key)),
+            // JavaScript numbers may be written as float64.
+            Some(Value::Float(f)) if f.fract() == 0.0 && *f >= 0.0 && *f <= 9.007e15 => {
+                Ok(*f as u64)
+            }
+            _ => Err(DecodeError::Field(key)),
+        }
+    }
+
+    fn string_list(&self, key: &'static str) -> Result<Option<Vec<String>>, DecodeError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) if items.len() <= 16 => items
+                .iter()
+                .map(|v| match v {
+                    Value::Text(s) if s.len() <= MAX_ID_LEN => Ok(s.clone()),
+                    _ => Err(DecodeError::Field(key)),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(DecodeError::Field(key)),
+        }
+    }
+}
+
+/// Messages the server sends. Encoded once per recipient (the target id differs).
+pub enum ServerMessage<'a> {
+    Peer {
+        sender: &'a PeerId,
+        target: &'a PeerId,
+        storage_id: &'a str,
+    },
+    Sync {
+        sender: &'a PeerId,
+        target: &'a PeerId,
+        doc: &'a str,
+        data: &'a [u8],
+    },
+    DocUnavailable {
+        sender: &'a PeerId,
+        target: &'a PeerId,
+        doc: &'a str,
+    },
+    Ephemeral {
+        sender: &'a PeerId,
+        target: &'a PeerId,
+        doc: &'a str,
+        count: u64,
+        session: &'a str,
+        data: &'a [u8],
+    },
+    Error {
+        sender: &'a PeerId,
+        target: &'a PeerId,
+        message: &'a str,
+    },
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+impl ServerMessage<'_> {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut map: Vec<(Value, Value)> = Vec::with_capacity(7);
+        let mut put = |k: &str, v: Value| map.push((text(k), v));
+        match self {
+            ServerMessage::Peer {
+                sender,
+                target,
+                storage_id,
+            } => {
+                put("type", text("peer"));
+                put("senderId", text(&sender.0));
+                put("targetId", text(&target.0));
+                put("selectedProtocolVersion", text(PROTOCOL_V1));
+                put(
+                    "peerMetadata",
+                    Value::Map(vec![
+                        (text("storageId"), text(storage_id)),
+                        (text("isEphemeral"), Value::Bool(false)),
+                    ]),
+                );
+            }
+            ServerMessage::Sync {
+                sender,
+                target,
+                doc,
+                data,
+            } => {
+                put("type", text("sync"));
+                put("senderId", text(&sender.0));
+                put("targetId", text(&target.0));
+                put("documentId", text(doc));
+                put("data", Value::Bytes(data.to_vec()));
+            }
+            ServerMessage::DocUnavailable {
+                sender,
+                target,
+                doc,
+            } => {
+                put("type", text("doc-unavailable"));
+                put("senderId", text(&sender.0));
+                put("targetId", text(&target.0));
+                put("documentId", text(doc));
+            }
+            ServerMessage::Ephemeral {
+                sender,
+                target,
+                doc,
+                count,
+                session,
+                data,
+            } => {
+                put("type", text("ephemeral"));
+                put("senderId", text(&sender.0));
+                put("targetId", text(&target.0));
+                put("documentId", text(doc));
+                put("count", Value::Integer((*count).into()));
+                put("sessionId", text(session));
+                put("data", Value::Bytes(data.to_vec()));
+            }
+            ServerMessage::Error {
+                sender,
+                target,
+                message,
+            } => {
+                put("type", text("error"));
+                put("senderId", text(&sender.0));
+                put("targetId", text(&target.0));
+                put("message", text(message));
+            }
+        }
+        let mut out = Vec::new();
+        ciborium::ser::into_writer(&Value::Map(map), &mut out)
+            .expect("writing to a Vec cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(v: &Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::ser::into_writer(v, &mut out).unwrap();
+        out
+    }
+
+    fn map(entries: Vec<(&str, Value)>) -> Value {
+        Value::Map(entries.into_iter().map(|(k, v)| (text(k), v)).collect())
+    }
+
+    #[test]
+    fn join_as_the_js_client_writes_it() {
+        // cbor-x output for {type:"join", senderId:"p1", peerMetadata:{}, supportedProtocolVersions:["1"]}
+        // written with a map16 header (0xb9) as cbor-x does for records.
+        let mut bytes = vec![0xb9, 0x00, 0x04];
+        for (k, v) in [
+            ("type", text("join")),
+            ("senderId", text("p1")),
+            ("peerMetadata", Value::Map(vec![])),
+            ("supportedProtocolVersions", Value::Array(vec![text("1")])),
+        ] {
+            bytes.extend(encode(&text(k)));
+            bytes.extend(encode(&v));
+        }
+        assert_eq!(
+            ClientMessage::decode(&bytes).unwrap(),
+            ClientMessage::Join {
+                sender: PeerId("p1".into()),
+                versions: Some(vec!["1".into()])
+            }
+        );
+    }
+
+    #[test]
+    fn undefined_and_float_counts_are_accepted() {
+        let doc = DocId::random();
+        let mut bytes = encode(&map(vec![
+            ("type", text("ephemeral")),
+            ("senderId", text("p1")),
+            ("targetId", text("server")),
+            ("documentId", text(doc.as_str())),
+            ("count", Value::Float(3.0)),
+            ("sessionId", text("s")),
+            ("data", Value::Bytes(vec![0xa0])),
+        ]));
+        // And an extra key whose value is `undefined` (0xf7): ignored.
+        bytes[0] += 1;
+        bytes.extend(encode(&text("extra")));
+        bytes.push(0xf7);
+        match ClientMessage::decode(&bytes).unwrap() {
+            ClientMessage::Ephemeral { count, doc: d, .. } => {
+                assert_eq!(count, 3);
+                assert_eq!(d.id, Some(doc));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_input_is_an_error_not_a_panic() {
+        assert_eq!(ClientMessage::decode(&[0xff, 0x00]), Err(DecodeError::Cbor));
+        assert_eq!(
+            ClientMessage::decode(&encode(&text("x"))),
+            Err(DecodeError::NotAMap)
+        );
+        let no_data = encode(&map(vec![
+            ("type", text("sync")),
+            ("senderId", text("p")),
+            ("documentId", text("d")),
+        ]));
+        assert_eq!(
+            ClientMessage::decode(&no_data),
+            Err(DecodeError::Field("data"))
+        );
+        let unknown = encode(&map(vec![("type", text("boom")), ("senderId", text("p"))]));
+        assert!(matches!(
+            ClientMessage::decode(&unknown),
+            Err(DecodeError::UnknownType(_))
+        ));
+        // Deep nesting is refused by the decoder's recursion limit, not by a stack overflow.
+        let deep = vec![0x81; 100_000];
+        assert!(ClientMessage::decode(&deep).is_err());
+    }
+
+    #[test]
+    fn server_messages_round_trip_through_a_generic_decoder() {
+        let me = PeerId("server".into());
+        let you = PeerId("client".into());
+        let bytes = ServerMessage::Sync {
+            sender: &me,
+            target: &you,
+            doc: "abc",
+            data: &[1, 2, 3],
+        }
+        .encode();
+        let v: Value = ciborium::de::from_reader(bytes.as_slice()).unwrap();
+        let Value::Map(m) = v else { panic!() };
+        let f = Fields(&m);
+        assert_eq!(f.text("type").unwrap(), "sync");
+        assert_eq!(f.bytes("data").unwrap(), vec![1, 2, 3]);
+    }
+}
