@@ -617,19 +617,23 @@ export class GroupView implements View {
               ${BULLET_STATUSES.map(s => html`<option value=${s} ?selected=${b.status === s}>${s}</option>`)}
             </select>
           </label>
-          <span class="row-actions">
-            <button type="button" class="icon-btn" aria-label=${`Move bullet ${number} up`} title="Move up"
-              ?disabled=${bi === 0} @click=${() => this.#move(b.id, -1)}>↑</button>
-            <button type="button" class="icon-btn" aria-label=${`Move bullet ${number} down`} title="Move down"
-              ?disabled=${bi === count - 1} @click=${() => this.#move(b.id, 1)}>↓</button>
-            <button type="button" class="icon-btn danger" aria-label=${`Delete bullet ${number}`} title="Delete"
-              @click=${() => this.#deleteBullet(b.id, false)}>✕</button>
-          </span>
         </div>
       </div>
-      <div class="bullet-check" id=${`check-${b.id}`} aria-live="polite">
-        <span class="wordcount ${words > maxWords ? "over" : ""}" data-testid="wordcount">${words} / ${maxWords} words</span>
-        ${problems.map(v => html`<span class="warning" data-rule=${v.rule}>${v.message}</span>`)}
+      <div class="bullet-check">
+        <div class="checks-live" id=${`check-${b.id}`} aria-live="polite">
+          ${words > maxWords
+            ? nothing
+            : html`<span class="wordcount" data-testid="wordcount">${words} / ${maxWords} words</span>`}
+          ${problems.map(v => html`<span class="warning" data-rule=${v.rule}>${v.message}</span>`)}
+        </div>
+        <span class="row-actions">
+          <button type="button" class="icon-btn" aria-label=${`Move bullet ${number} up`} title="Move up"
+            ?disabled=${bi === 0} @click=${() => this.#move(b.id, -1)}>↑</button>
+          <button type="button" class="icon-btn" aria-label=${`Move bullet ${number} down`} title="Move down"
+            ?disabled=${bi === count - 1} @click=${() => this.#move(b.id, 1)}>↓</button>
+          <button type="button" class="icon-btn danger" aria-label=${`Delete bullet ${number}`} title="Delete"
+            @click=${() => this.#deleteBullet(b.id, false)}>✕</button>
+        </span>
       </div>
     </li>`
   }
