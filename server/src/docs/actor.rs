@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use automerge::sync::{self, ChunkList, SyncDoc};
-use automerge::{Automerge, AutomergeError, Change, ReadDoc};
+use automerge::{Automerge, AutomergeError, ReadDoc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -293,15 +293,7 @@ impl Actor {
                         self.refuse(&link, "malformed sync message");
                         continue;
                     };
-                    let base = candidate.as_ref().unwrap_or(&self.doc);
-                    let changes = match unknown_changes(base, &msg.changes) {
-                        Ok(changes) => changes,
-                        Err(refusal) => {
-                            self.refuse(&link, &refusal.0);
-                            continue;
-                        }
-                    };
-                    if !changes.is_empty() {
+                    if !msg.changes.is_empty() {
                         let allowed = match (access, self.locked) {
                             (Access::Read, _) => Err("you may only read this document"),
                             (_, true) => {
@@ -313,16 +305,18 @@ impl Actor {
                             self.refuse(&link, why);
                             continue;
                         }
+                        let base = candidate.as_ref().unwrap_or(&self.doc);
                         match self.apply_checked(
                             base,
-                            changes,
+                            &msg.changes,
                             &link.person.id.0,
                             &mut candidate_ids,
                         ) {
-                            Ok(next) => {
+                            Ok(Some(next)) => {
                                 candidate = Some(next);
                                 writers.push(link.clone());
                             }
+                            Ok(None) => {}
                             Err(refusal) => {
                                 self.refuse(&link, &refusal.0);
                                 continue;
@@ -443,22 +437,29 @@ impl Actor {
         }
     }
 
-    /// Applies `changes` to a copy of `base` and checks them for the writer; the copy on success.
+    /// Applies the chunks of a sync message (changes or bundles) to a copy of `base` and checks
+    /// what is new for the writer. `None` if the message brought nothing new.
     fn apply_checked(
         &self,
         base: &Automerge,
-        changes: Vec<Change>,
+        chunks: &ChunkList,
         writer: &str,
         identities: &mut Option<HashMap<String, BulletIdentity>>,
-    ) -> Result<Automerge, Refusal> {
+    ) -> Result<Option<Automerge>, Refusal> {
+        let base_heads = base.get_heads();
         let mut next = base.clone();
-        let hashes: Vec<_> = changes.iter().map(|c| c.hash()).collect();
-        next.apply_changes(changes.iter().cloned())
-            .map_err(|_| Refusal("the change could not be applied".into()))?;
-        if hashes.iter().any(|h| next.get_change_by_hash(h).is_none()) {
+        for chunk in chunks.iter() {
+            next.load_incremental(chunk)
+                .map_err(|_| Refusal("malformed change in sync message".into()))?;
+        }
+        if !next.get_missing_deps(&[]).is_empty() {
             return Err(Refusal(
                 "the change depends on changes the server does not have (were earlier ones refused?)".into(),
             ));
+        }
+        let changes = next.get_changes(&base_heads);
+        if changes.is_empty() {
+            return Ok(None);
         }
         schema::check_operations(self.record.kind, &next, &changes)?;
         match self.record.kind {
@@ -472,7 +473,7 @@ impl Actor {
                 return Err(Refusal("only the server writes the meeting index".into()))
             }
         }
-        Ok(next)
+        Ok(Some(next))
     }
 
     fn refuse(&self, link: &PeerLink, why: &str) {
@@ -626,19 +627,6 @@ pub async fn compact(shared: &Shared, id: &DocId) -> Result<(), DocError> {
     shared.store.compact(id, upto, &snapshot).await?;
     tracing::debug!(doc = %id, upto, bytes = snapshot.len(), "compacted");
     Ok(())
-}
-
-/// The changes of a sync message that `doc` does not have yet, decoded.
-fn unknown_changes(doc: &Automerge, chunks: &ChunkList) -> Result<Vec<Change>, Refusal> {
-    let mut out = Vec::new();
-    for bytes in chunks.iter() {
-        let change = Change::from_bytes(bytes.to_vec())
-            .map_err(|_| Refusal("malformed change in sync message".into()))?;
-        if doc.get_change_by_hash(&change.hash()).is_none() {
-            out.push(change);
-        }
-    }
-    Ok(out)
 }
 
 /// Sets `sender` in a CBOR map payload to the authenticated person, whatever the client wrote.

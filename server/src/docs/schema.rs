@@ -55,23 +55,33 @@ fn may_touch(kind: DocKind, path: &[Seg], new_object: bool) -> bool {
     let key = |s: &Seg, k: &str| matches!(s, Key(x) if x == k);
     match kind {
         DocKind::Index => false,
-        DocKind::Group(_) => match path {
-            // Inserting, deleting or moving bullets.
-            [s, Index, b, Index] => key(s, "sections") && key(b, "bullets"),
-            // Setting a bullet's field; identity fields only on a bullet created in this batch.
-            [s, Index, b, Index, Key(field)] if key(s, "sections") && key(b, "bullets") => {
-                matches!(field.as_str(), "text" | "proposedBy" | "tags" | "status")
-                    || (new_object && matches!(field.as_str(), "id" | "createdBy" | "createdAt"))
+        DocKind::Group(_) => {
+            let in_bullet = |s: &Seg, b: &Seg| key(s, "sections") && key(b, "bullets");
+            // Fields whose value editors change; identity fields only while the bullet (or,
+            // for text values, the text object) is created in this very batch.
+            let editable = |f: &str| matches!(f, "text" | "proposedBy" | "tags" | "status");
+            let identity = |f: &str| matches!(f, "id" | "createdBy" | "createdAt");
+            match path {
+                // Inserting, deleting or moving bullets.
+                [s, Index, b, Index] => in_bullet(s, b),
+                // Setting a bullet's field.
+                [s, Index, b, Index, Key(f)] if in_bullet(s, b) => {
+                    editable(f) || (new_object && identity(f))
+                }
+                // Inside a field's text or list (strings may be Automerge text).
+                [s, Index, b, Index, Key(f), Index] if in_bullet(s, b) => {
+                    editable(f) || (new_object && identity(f))
+                }
+                // Inside the text of one delegation or tag.
+                [s, Index, b, Index, Key(f), Index, Index] if in_bullet(s, b) => {
+                    matches!(f.as_str(), "proposedBy" | "tags")
+                }
+                _ => false,
             }
-            // Inside a bullet's text, delegations or tags.
-            [s, Index, b, Index, Key(field), Index] if key(s, "sections") && key(b, "bullets") => {
-                matches!(field.as_str(), "text" | "proposedBy" | "tags")
-            }
-            _ => false,
-        },
+        }
         DocKind::Summary => match path {
             [Key(k)] => k == "title" || k == "preamble",
-            [Key(k), Index] => k == "preamble" || k == "sections",
+            [Key(k), Index] => k == "title" || k == "preamble" || k == "sections",
             [Key(k), Index, ..] => k == "sections",
             _ => false,
         },
@@ -170,14 +180,18 @@ fn as_list<'a>(v: &'a Hydrated, what: &str) -> Result<Vec<&'a Hydrated>, Refusal
     }
 }
 
-fn as_str<'a>(v: &'a Hydrated, what: &str, max: usize) -> Result<&'a str, Refusal> {
-    match v {
-        Hydrated::Scalar(ScalarValue::Str(s)) if s.chars().count() <= max => Ok(s.as_str()),
-        Hydrated::Scalar(ScalarValue::Str(_)) => {
-            refuse(format!("`{what}` is longer than {max} characters"))
-        }
-        _ => refuse(format!("`{what}` must be a string")),
+/// A string value: a scalar string, or Automerge text (JavaScript clients write strings as text
+/// by default).
+fn as_str(v: &Hydrated, what: &str, max: usize) -> Result<String, Refusal> {
+    let s = match v {
+        Hydrated::Scalar(ScalarValue::Str(s)) => s.to_string(),
+        Hydrated::Text(t) => String::from(t),
+        _ => return refuse(format!("`{what}` must be a string")),
+    };
+    if s.chars().count() > max {
+        return refuse(format!("`{what}` is longer than {max} characters"));
     }
+    Ok(s)
 }
 
 fn as_text(v: &Hydrated, what: &str, max: usize) -> Result<String, Refusal> {
@@ -261,7 +275,7 @@ pub fn bullet_identities(doc: &Automerge) -> HashMap<String, BulletIdentity> {
                 .and_then(|v| as_str(v, "createdBy", usize::MAX).ok());
             let at = b.get("createdAt").and_then(|v| as_int(v, "createdAt").ok());
             if let (Some(id), Some(by), Some(at)) = (id, by, at) {
-                out.insert(id.to_owned(), (by.to_owned(), at));
+                out.insert(id, (by, at));
             }
         }
     }
@@ -305,7 +319,7 @@ pub fn validate_outcome(
                 "bullet",
             )?;
             let id = as_str(get(b, "id")?, "id", MAX_ID_CHARS)?;
-            if id.is_empty() || seen.contains_key(id) {
+            if id.is_empty() || seen.contains_key(&id) {
                 return refuse("bullet ids must be non-empty and unique");
             }
             as_text(get(b, "text")?, "text", MAX_BULLET_CHARS)?;
@@ -317,13 +331,13 @@ pub fn validate_outcome(
             )?;
             string_list(get(b, "tags")?, "tags", MAX_TAGS, MAX_TAG_CHARS)?;
             let status = as_str(get(b, "status")?, "status", 20)?;
-            if !STATUSES.contains(&status) {
+            if !STATUSES.contains(&status.as_str()) {
                 return refuse("`status` must be proposed, agreed or bracketed");
             }
             let created_by = as_str(get(b, "createdBy")?, "createdBy", MAX_ID_CHARS)?;
             let created_at = as_int(get(b, "createdAt")?, "createdAt")?;
-            match before.get(id) {
-                Some((by, at)) if by != created_by || *at != created_at => {
+            match before.get(&id) {
+                Some((by, at)) if *by != created_by || *at != created_at => {
                     return refuse("a bullet's `createdBy` and `createdAt` never change");
                 }
                 None if created_by != writer => {
@@ -331,7 +345,7 @@ pub fn validate_outcome(
                 }
                 _ => {}
             }
-            seen.insert(id.to_owned(), (created_by.to_owned(), created_at));
+            seen.insert(id, (created_by, created_at));
         }
     }
     Ok(seen)
@@ -366,7 +380,7 @@ pub fn validate_summary(after: &Automerge) -> Result<(), Refusal> {
             let i = as_map(item, "item")?;
             only_keys(i, &["id", "text", "sources"], "item")?;
             let id = as_str(get(i, "id")?, "id", MAX_ID_CHARS)?;
-            if id.is_empty() || !seen.insert(id.to_owned()) {
+            if id.is_empty() || !seen.insert(id) {
                 return refuse("item ids must be non-empty and unique");
             }
             as_text(get(i, "text")?, "text", MAX_ITEM_CHARS)?;
