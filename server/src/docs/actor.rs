@@ -289,7 +289,7 @@ impl Actor {
                         new_peers.push(conn);
                         peers_changed = true;
                     }
-                    let Ok(mut msg) = sync::Message::decode(&data) else {
+                    let Ok(msg) = sync::Message::decode(&data) else {
                         self.refuse(&link, "malformed sync message");
                         continue;
                     };
@@ -323,7 +323,9 @@ impl Actor {
                             }
                         }
                     }
-                    msg.changes = ChunkList::empty();
+                    // Received again after the commit, changes included: they are in the
+                    // document by then (a no-op to load), and the sync state's bookkeeping
+                    // depends on seeing them.
                     received.push((conn, msg));
                 }
                 DocCommand::Ephemeral {
@@ -356,6 +358,11 @@ impl Actor {
             }
         }
 
+        tracing::trace!(
+            writers = writers.len(),
+            received = received.len(),
+            "batch checked"
+        );
         if let Some(next) = candidate {
             let chunk = next.save_after(&before);
             match self.shared.committer.append(self.id.clone(), chunk).await {
@@ -404,11 +411,14 @@ impl Actor {
         }
 
         let changed = self.doc.get_heads() != before;
+        tracing::trace!(changed, replies = reply_to.len(), "batch applied");
         for (conn, peer) in self.peers.iter_mut() {
             if !changed && !reply_to.contains(conn) {
                 continue;
             }
-            if let Some(msg) = self.doc.generate_sync_message(&mut peer.state) {
+            let msg = self.doc.generate_sync_message(&mut peer.state);
+            tracing::trace!(conn, some = msg.is_some(), "generated");
+            if let Some(msg) = msg {
                 let data = msg.encode();
                 peer.link.outbox.send(
                     ServerMessage::Sync {

@@ -1,0 +1,5 @@
+//! Integration tests of the server over real sockets, compiled as one test binary.
+
+mod durability;
+mod forged;
+mod support;
