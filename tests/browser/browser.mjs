@@ -45,9 +45,13 @@ export async function signIn(browser, server, role, { group, name, viewport = DE
   const page = await context.newPage()
   const errors = []
   page.on("pageerror", err => errors.push(err))
+  const warnings = []
+  page.on("console", msg => {
+    if (msg.type() === "warning") warnings.push(msg.text())
+  })
   await page.goto(`${server.url}/join/${token}`)
   await page.getByTestId("whoami").getByText(name ?? role, { exact: false }).first().waitFor({ timeout: 15_000 })
-  return { context, page, token, errors }
+  return { context, page, token, errors, warnings }
 }
 
 /** Waits until the connection indicator shows `state` (online | connecting | offline). */

@@ -2,7 +2,7 @@
 // as a co-facilitator (the same path any script would take): a few bullets per action group, in
 // English with some Spanish, French and Arabic, as delegations drafted them in 2017.
 import { randomUUID } from "node:crypto"
-import { Repo } from "@automerge/automerge-repo"
+import { ImmutableString, Repo } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { api, waitFor } from "../lib/server.mjs"
 import { SLUG } from "./browser.mjs"
@@ -70,7 +70,17 @@ export async function fillSample(server, cofacToken) {
       handle.change(doc => {
         for (const section of doc.sections) {
           for (const b of content[section.id] ?? []) {
-            section.bullets.push({ id: randomUUID(), ...b, createdBy: me.id, createdAt: Date.now() })
+            // schema.md: `text` is Text (a JS string), the other strings are scalar strings
+            const scalar = v => new ImmutableString(v)
+            section.bullets.push({
+              id: scalar(randomUUID()),
+              text: b.text,
+              proposedBy: b.proposedBy.map(scalar),
+              tags: b.tags.map(scalar),
+              status: scalar(b.status),
+              createdBy: scalar(me.id),
+              createdAt: Date.now(),
+            })
           }
         }
       })

@@ -155,6 +155,7 @@ describe("live drafting of a group outcome", () => {
 
   it("format warnings show live and block submission until fixed; the submission shows on the meeting home", async () => {
     const { page: a } = ana
+    assert.equal(await a.getByTestId("refused").count(), 0, "no change was refused so far")
     const section = a.locator(`[data-section="implementation"]`)
     await a.getByRole("button", { name: /Add bullet to “Means of implementation/ }).click()
     const area = section.locator("textarea[data-bullet]").first()
@@ -197,7 +198,12 @@ describe("live drafting of a group outcome", () => {
     await observer.context.close()
   })
 
-  it("raised no page errors", () => {
+  it("raised no page errors and refused no change", async () => {
     assert.deepEqual([...ana.errors, ...bruno.errors, ...delegate.errors].map(String), [])
+    for (const { page } of [ana, bruno]) {
+      const refused = page.getByTestId("refused")
+      const count = await refused.count()
+      assert.equal(count, 0, count ? `${await refused.textContent()}\n${[...ana.warnings, ...bruno.warnings].join("\n")}` : "")
+    }
   })
 })

@@ -12,7 +12,7 @@ import http from "node:http"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as A from "@automerge/automerge"
-import { Repo, cbor } from "@automerge/automerge-repo"
+import { ImmutableString, Repo, cbor } from "@automerge/automerge-repo"
 import { WebSocketServerAdapter } from "@automerge/automerge-repo-network-websocket"
 import { WebSocketServer } from "ws"
 
@@ -131,18 +131,26 @@ const adapter = new GuardedAdapter(wss)
 const repo = new Repo({ network: [adapter], peerId: `mock-server-${randomUUID()}`, sharePolicy: async () => false })
 const peers = new Map() // peerId -> { person, socket, docs }
 
+/** Server-written strings are scalar strings (schema.md `string`), not Text. */
+function scalars(value) {
+  if (typeof value === "string") return new ImmutableString(value)
+  if (Array.isArray(value)) return value.map(scalars)
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scalars(v)]))
+  return value
+}
+
 const groupHandles = new Map()
 for (const g of meetingFile.groups) {
-  const handle = repo.create({
+  const handle = repo.create(scalars({
     schema: "rapporteur.group-outcome",
     schemaVersion: 1,
     meeting: slug,
     group: { number: g.number, dimension: g.dimension, moderator: "", rapporteur: "", questions: g.questions },
     sections: meetingFile.sections.map(s => ({ id: s.id, title: s.title, bullets: [] })),
-  })
+  }))
   groupHandles.set(g.number, handle)
 }
-const summary = repo.create({
+const summary = repo.create(scalars({
   schema: "rapporteur.chair-summary",
   schemaVersion: 1,
   meeting: slug,
@@ -150,8 +158,11 @@ const summary = repo.create({
   preamble: "",
   state: "drafting",
   sections: meetingFile.sections.map(s => ({ id: s.id, title: s.title, items: [] })),
+}))
+summary.change(d => {
+  d.preamble = ""
 })
-const index = repo.create({
+const index = repo.create(scalars({
   schema: "rapporteur.meeting-index",
   schemaVersion: 1,
   meeting: {
@@ -174,12 +185,13 @@ const index = repo.create({
     submissions: [],
   })),
   summary: { docUrl: summary.url, state: "drafting" },
-})
+}))
 
 const groupOfDoc = docId => [...groupHandles].find(([, h]) => h.documentId === docId)?.[0]
+const plain = value => JSON.parse(JSON.stringify(value))
 const lockedDoc = docId => {
   const n = groupOfDoc(docId)
-  return n !== undefined && index.doc().groups.find(g => g.number === n)?.state === "locked"
+  return n !== undefined && String(index.doc().groups.find(g => g.number === n)?.state) === "locked"
 }
 function mayEditGroup(person, n) {
   return person.role === "co-facilitator" || ((person.role === "rapporteur" || person.role === "moderator") && person.group === n)
@@ -265,7 +277,7 @@ function landing(person) {
 }
 
 function meetingDetails() {
-  const ix = index.doc()
+  const ix = plain(index.doc())
   return {
     ...ix.meeting,
     agenda: ix.agenda,
@@ -278,7 +290,7 @@ function meetingDetails() {
       number: g.number,
       dimension: g.dimension,
       slot: g.slot,
-      questions: groupHandles.get(g.number).doc().group.questions,
+      questions: plain(groupHandles.get(g.number).doc()).group.questions,
       moderator: "",
       rapporteur: "",
       outcomeDocUrl: g.docUrl,
@@ -323,11 +335,11 @@ async function handle(req, res) {
       const body = await readJson(req)
       if (action === "submit") {
         if (!mayEditGroup(person, n)) return send(res, 403, { error: "not an editor of this group" })
-        const entry = index.doc().groups.find(g => g.number === n)
+        const entry = plain(index.doc()).groups.find(g => g.number === n)
         if (entry.state === "locked") return send(res, 409, { error: "the group is locked" })
         const override = body.override === true
         if (override && person.role !== "co-facilitator") return send(res, 403, { error: "only co-facilitators may override" })
-        const violations = checkRules(gh.doc(), index.doc().formatRules)
+        const violations = checkRules(plain(gh.doc()), plain(index.doc()).formatRules)
         if (violations.length && !override) return send(res, 422, { error: "format rules fail", violations })
         const submission = {
           version: entry.submissions.length + 1,
@@ -340,17 +352,17 @@ async function handle(req, res) {
         }
         index.change(d => {
           const g = d.groups.find(g => g.number === n)
-          g.submissions.push(submission)
-          g.state = "submitted"
+          g.submissions.push(scalars(submission))
+          g.state = new ImmutableString("submitted")
         })
         return send(res, 200, { submission })
       }
       if (person.role !== "co-facilitator") return send(res, 403, { error: "co-facilitators only" })
       index.change(d => {
         const g = d.groups.find(g => g.number === n)
-        g.state = action === "lock" ? "locked" : g.submissions.length ? "submitted" : "drafting"
+        g.state = new ImmutableString(action === "lock" ? "locked" : g.submissions.length ? "submitted" : "drafting")
       })
-      return send(res, 200, { state: index.doc().groups.find(g => g.number === n).state })
+      return send(res, 200, { state: String(index.doc().groups.find(g => g.number === n).state) })
     }
     if ((match = m("GET", /^\/api\/meetings\/([^/]+)\/invites$/))) {
       if (person.role !== "co-facilitator" && person.role !== "secretariat") return send(res, 403, { error: "forbidden" })

@@ -22,11 +22,14 @@ import {
 } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
+import { plain } from "./plain"
 
 export type ConnectionState = "connecting" | "online" | "offline"
 
 /** How long a local change may stay unacknowledged while connected before the page says so. */
 const ACK_TIMEOUT_MS = 8_000
+/** A second exchange-level refusal within this window resets the local copy instead. */
+const RESYNC_WINDOW_MS = 30_000
 const MIN_RETRY_MS = 1_000
 const MAX_RETRY_MS = 30_000
 
@@ -65,6 +68,17 @@ class SocketAdapter extends WebSocketClientAdapter {
   resetBackoff(): void {
     this.#backoff = MIN_RETRY_MS
     this.#nextAttempt = 0
+  }
+
+  /**
+   * The stock repo passes every ephemeral message it receives on to its other peers. The browser's
+   * only peer is the server, which relays with the original sender's id and treats a message whose
+   * senderId is not this connection's as forged (it closes the connection). So only this peer's own
+   * ephemeral messages go out.
+   */
+  override send(message: Parameters<WebSocketClientAdapter["send"]>[0]): void {
+    if (message.type === "ephemeral" && message.senderId !== this.peerId) return
+    super.send(message)
   }
 
   override receiveMessage(messageBytes: Uint8Array): void {
@@ -109,6 +123,9 @@ export class LiveDoc<T> {
   readonly changed = new Emitter<[ChangeInfo]>()
   readonly ephemeral = new Emitter<[unknown, PeerId]>()
   #local = false
+  #lastResync = 0
+  #viewOf: A.Doc<T> | undefined
+  #view: T | undefined
   #unsubscribe: (() => void)[] = []
   /** Local change hash → time made, until the server's heads include it. */
   #pending = new Map<string, number>()
@@ -189,8 +206,23 @@ export class LiveDoc<T> {
     if (this.handle && this.status === "ready") this.handle.broadcast(message)
   }
 
+  /** The document as plain JavaScript (scalar strings as strings), cached per version. */
+  get view(): T | undefined {
+    if (!this.doc) return undefined
+    if (this.#viewOf !== this.doc) {
+      this.#viewOf = this.doc
+      this.#view = plain<T>(this.doc)
+    }
+    return this.#view
+  }
+
   heads(): string[] {
     return this.doc ? A.getHeads(this.doc) : []
+  }
+
+  /** What the acknowledgement watchdog knows, for diagnostics. */
+  diagnostics(): { status: LiveStatus; heads: string[]; serverHeads: string[] | null; pending: string[] } {
+    return { status: this.status, heads: this.heads(), serverHeads: this.#serverHeads, pending: [...this.#pending.keys()] }
   }
 
   /** Local changes not yet acknowledged by the server. */
@@ -219,31 +251,53 @@ export class LiveDoc<T> {
     }
   }
 
-  /** True when a local change has waited too long for the server while connected. */
-  overdue(now: number): boolean {
+  /** True when a local change has waited too long for the server since it could be sent. */
+  overdue(now: number, connectedSince: number): boolean {
     this.#settle()
-    for (const at of this.#pending.values()) if (now - at > ACK_TIMEOUT_MS) return true
+    for (const at of this.#pending.values()) if (now - Math.max(at, connectedSince) > ACK_TIMEOUT_MS) return true
     return false
   }
 
   /** Drops the local copy and takes the server's. */
   async recover(reason: string): Promise<void> {
+    this.#pending.clear()
+    await this.#reload(async () => {
+      this.problem = reason
+      await this.live.repo.storageSubsystem?.removeDoc(this.id)
+    })
+  }
+
+  /**
+   * Keeps the local copy but starts syncing it afresh, so that everything the server lacks is sent
+   * again. For a refusal that is about the exchange (changes that arrived before the changes they
+   * depend on) rather than about the content. A second such refusal soon after resets the copy.
+   */
+  async resync(reason: string): Promise<void> {
+    const now = Date.now()
+    if (now - this.#lastResync < RESYNC_WINDOW_MS) return this.recover(reason)
+    this.#lastResync = now
+    // unacknowledged changes stay on watch, from now: if the fresh exchange does not bring them
+    // to the server either, the next check resets the copy
+    for (const hash of this.#pending.keys()) this.#pending.set(hash, now)
+    await this.#reload(async () => {})
+  }
+
+  async #reload(beforeFind: () => Promise<void>): Promise<void> {
     if (this.status === "recovering") return
-    this.problem = reason
     this.status = "recovering"
     this.changed.emit({ local: false, patches: [] })
+    const repo = this.live.repo
+    await repo.flush([this.id]).catch(() => {})
     for (const off of this.#unsubscribe) off()
     this.#unsubscribe = []
-    this.#pending.clear()
     this.#serverHeads = null
     this.handle = null
-    const repo = this.live.repo
     try {
       await repo.removeFromCache(this.id)
     } catch {
       // not cached
     }
-    await repo.storageSubsystem?.removeDoc(this.id)
+    await beforeFind()
     await this.#find()
   }
 
@@ -263,6 +317,7 @@ export class Live {
   readonly synced = new Emitter<[]>()
   #docs = new Map<string, LiveDoc<unknown>>()
   #serverPeer: PeerId | null = null
+  #connectedSince = 0
 
   constructor(syncUrl: string) {
     this.adapter = new SocketAdapter(syncUrl, MIN_RETRY_MS)
@@ -275,6 +330,7 @@ export class Live {
     })
     this.adapter.on("peer-candidate", ({ peerId }) => {
       this.#serverPeer = peerId
+      this.#connectedSince = Date.now()
       this.adapter.resetBackoff()
       this.#setState("online")
       for (const doc of this.#docs.values()) doc.retry()
@@ -303,6 +359,11 @@ export class Live {
     setInterval(() => this.#checkAcknowledgements(), 1_000)
   }
 
+  /** Every live document, for diagnostics. */
+  get docs(): LiveDoc<unknown>[] {
+    return this.#uniqueDocs()
+  }
+
   doc<T>(url: string): LiveDoc<T> {
     let doc = this.#docs.get(url)
     if (!doc) {
@@ -324,20 +385,28 @@ export class Live {
     return [...new Set(this.#docs.values())]
   }
 
+  /**
+   * A refusal names its document ("document <id>: <why>", or a `documentId` key). An error that
+   * names none is about the connection, not an edit: it is logged, and the acknowledgement watchdog
+   * still catches any change it may have cost.
+   */
   #onServerError(err: ServerError): void {
-    const reason = `The server refused a change${err.message ? `: ${err.message}` : ""}.`
+    const why = err.message?.replace(/^document \S+: /, "")
+    const reason = `The server refused a change${why ? `: ${why}` : ""}.`
     const named = err.documentId ? this.#docs.get(err.documentId) : undefined
-    const mentioned = this.#uniqueDocs().filter(d => err.message?.includes(d.id))
-    const targets = named ? [named] : mentioned.length ? mentioned : this.#uniqueDocs().filter(d => d.unacknowledged)
-    for (const doc of targets) void doc.recover(reason)
+    const targets = named ? [named] : this.#uniqueDocs().filter(d => err.message?.includes(d.id))
+    if (targets.length === 0) console.warn("server error:", err.message)
+    const exchangeOnly = /depends on changes/i.test(err.message ?? "")
+    for (const doc of targets) void (exchangeOnly ? doc.resync(reason) : doc.recover(reason))
   }
 
   #checkAcknowledgements(): void {
     if (this.state !== "online") return
     const now = Date.now()
     for (const doc of this.#uniqueDocs()) {
-      if (doc.status === "ready" && doc.overdue(now)) {
-        void doc.recover("Your latest edits were not accepted by the server.")
+      if (doc.status === "ready" && doc.overdue(now, this.#connectedSince)) {
+        console.warn("unacknowledged changes", doc.id, JSON.stringify(doc.diagnostics()))
+        void doc.resync("Your latest edits were not accepted by the server.")
       }
     }
   }

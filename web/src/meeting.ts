@@ -38,7 +38,7 @@ export class MeetingContext {
   }
 
   get indexDoc(): IndexDoc | undefined {
-    return this.index?.doc
+    return this.index?.view
   }
 
   get timezone(): string {

@@ -1,6 +1,5 @@
 // Co-facilitator dashboard: the six groups side by side with their live drafts, format status and
 // submissions; lock and reopen; invite links per role (create, copy, revoke).
-import * as A from "@automerge/automerge"
 import { html, nothing, type TemplateResult } from "lit-html"
 import { ApiError, createInvite, listInvites, lockGroup, reopenGroup, revokeInvite } from "../api"
 import type { App, View } from "../app"
@@ -126,11 +125,11 @@ export class DashboardView implements View {
   #column(entry: GroupEntry): TemplateResult {
     const m = this.app.meeting
     const live = m.groupDoc(entry.number)
-    const doc = live?.doc
+    const doc = live?.view
     const rules = m.indexDoc?.formatRules ?? DEFAULT_RULES
     const problems = doc?.sections ? checkOutcome(doc.sections, rules).length : 0
     const last = entry.submissions?.[entry.submissions.length - 1]
-    const edited = last && doc ? !sameHeads(A.getHeads(doc), last.heads ?? []) : false
+    const edited = last && live?.doc ? !sameHeads(live.heads(), last.heads ?? []) : false
     const cofac = isCoFacilitator(this.app.me)
     const busy = this.#busyGroup === entry.number
     return html`<article class="card dash-col" data-group=${entry.number} aria-labelledby=${`dg${entry.number}`}>

@@ -2,6 +2,7 @@
 // group is not locked: the live editor (bullets as Automerge Text edited by splices, presence, live
 // format checks, submission). For everyone else, and after lock: the same content read-only.
 import * as A from "@automerge/automerge"
+import type { ImmutableString } from "@automerge/automerge"
 import { html, nothing, type TemplateResult } from "lit-html"
 import { repeat } from "lit-html/directives/repeat.js"
 import { ApiError, submitGroup } from "../api"
@@ -17,6 +18,7 @@ import {
   type Splice,
   type TextPatch,
 } from "../textdiff"
+import { plain, scalar, str } from "../plain"
 import { formatInstant } from "../time"
 import {
   BULLET_STATUSES,
@@ -46,6 +48,21 @@ interface Peer {
   at: number
 }
 
+/** A bullet as stored: scalar strings are ImmutableString, `text` is Text (a JS string). */
+interface StoredBullet {
+  id: ImmutableString
+  text: string
+  proposedBy: ImmutableString[]
+  tags: ImmutableString[]
+  status: ImmutableString
+  createdBy: ImmutableString
+  createdAt: number
+}
+
+interface StoredDoc {
+  sections: { bullets: StoredBullet[] }[]
+}
+
 interface Located {
   si: number
   bi: number
@@ -59,7 +76,7 @@ function locate(doc: GroupDoc | undefined, bulletId: string): Located | null {
     const section = sections[si]!
     const bullets = section.bullets ?? []
     for (let bi = 0; bi < bullets.length; bi++) {
-      if (bullets[bi]?.id === bulletId) return { si, bi, section, bullet: bullets[bi]! }
+      if (str(bullets[bi]?.id) === bulletId) return { si, bi, section, bullet: bullets[bi]! }
     }
   }
   return null
@@ -67,7 +84,7 @@ function locate(doc: GroupDoc | undefined, bulletId: string): Located | null {
 
 /** Bullet ids in reading order, across sections. */
 function order(doc: GroupDoc | undefined): string[] {
-  return (doc?.sections ?? []).flatMap(s => (s.bullets ?? []).map(b => b.id))
+  return (doc?.sections ?? []).flatMap(s => (s.bullets ?? []).map(b => str(b.id)))
 }
 
 function sortedEqual(a: readonly string[], b: readonly string[]): boolean {
@@ -183,7 +200,7 @@ export class GroupView implements View {
    * against the text the document really has.
    */
   #syncTextareas(patches: TextPatch[] | null): void {
-    const doc = this.#doc?.doc
+    const doc = this.#doc?.view
     if (!doc) return
     const areas = document.querySelectorAll<HTMLTextAreaElement>("textarea[data-bullet]")
     if (areas.length === 0) return
@@ -221,8 +238,8 @@ export class GroupView implements View {
   #onInput(e: Event, bulletId: string): void {
     const ta = e.target as HTMLTextAreaElement
     const doc = this.#doc
-    if (!doc?.doc || !this.#editable) return
-    const before = this.#shown.get(bulletId) ?? String(locate(doc.doc, bulletId)?.bullet.text ?? "")
+    if (!doc?.view || !this.#editable) return
+    const before = this.#shown.get(bulletId) ?? String(locate(doc.view, bulletId)?.bullet.text ?? "")
     const after = ta.value
     const splice = diffText(before, after, ta.selectionEnd)
     autosize(ta)
@@ -237,14 +254,15 @@ export class GroupView implements View {
 
   // ---- structure ------------------------------------------------------------------------------
 
-  #newBullet(): Bullet {
+  /** A new bullet as written to the document: `text` becomes Text, the other strings are scalars. */
+  #newBullet(): StoredBullet {
     return {
-      id: crypto.randomUUID(),
+      id: scalar(crypto.randomUUID()),
       text: "",
       proposedBy: [],
       tags: [],
-      status: "proposed",
-      createdBy: this.app.me.id,
+      status: scalar("proposed"),
+      createdBy: scalar(this.app.me.id),
       createdAt: Date.now(),
     }
   }
@@ -252,22 +270,22 @@ export class GroupView implements View {
   #addBullet(sectionIndex: number, at: number): void {
     const bullet = this.#newBullet()
     const ok = this.#doc?.change(d => {
-      const list = d.sections[sectionIndex]?.bullets
+      const list = (d as unknown as StoredDoc).sections[sectionIndex]?.bullets
       if (list) list.splice(Math.min(at, list.length), 0, bullet)
     })
     if (ok) {
-      this.#focusNext = { bulletId: bullet.id, at: "start" }
+      this.#focusNext = { bulletId: str(bullet.id), at: "start" }
       this.app.requestRender()
     }
   }
 
   #addAfter(bulletId: string): void {
-    const at = locate(this.#doc?.doc, bulletId)
+    const at = locate(this.#doc?.view, bulletId)
     if (at) this.#addBullet(at.si, at.bi + 1)
   }
 
   #deleteBullet(bulletId: string, focusNeighbour: boolean): void {
-    const ids = order(this.#doc?.doc)
+    const ids = order(this.#doc?.view)
     const i = ids.indexOf(bulletId)
     const neighbour = ids[i - 1] ?? ids[i + 1]
     this.#doc?.change(d => {
@@ -281,7 +299,7 @@ export class GroupView implements View {
 
   /** Reorder = delete + insert of a copy with the same id, createdBy and createdAt (schema.md). */
   #move(bulletId: string, delta: -1 | 1): void {
-    const here = locate(this.#doc?.doc, bulletId)
+    const here = locate(this.#doc?.view, bulletId)
     if (!here) return
     const target = here.bi + delta
     if (target < 0 || target >= here.section.bullets.length) return
@@ -289,17 +307,17 @@ export class GroupView implements View {
     this.#doc?.change(d => {
       const at = locate(d, bulletId)
       if (!at) return
-      const b = at.bullet
-      const copy: Bullet = {
-        id: b.id,
-        text: String(b.text ?? ""),
-        proposedBy: [...(b.proposedBy ?? [])],
-        tags: [...(b.tags ?? [])],
-        status: b.status,
-        createdBy: b.createdBy,
+      const b = plain<Bullet>(at.bullet)
+      const copy: StoredBullet = {
+        id: scalar(b.id),
+        text: b.text ?? "",
+        proposedBy: (b.proposedBy ?? []).map(scalar),
+        tags: (b.tags ?? []).map(scalar),
+        status: scalar(b.status),
+        createdBy: scalar(b.createdBy),
         createdAt: b.createdAt,
       }
-      const list = d.sections[at.si]!.bullets
+      const list = (d as unknown as StoredDoc).sections[at.si]!.bullets
       list.splice(at.bi, 1)
       list.splice(target, 0, copy)
     })
@@ -310,7 +328,7 @@ export class GroupView implements View {
   #setStatus(bulletId: string, status: BulletStatus): void {
     this.#doc?.change(d => {
       const at = locate(d, bulletId)
-      if (at && at.bullet.status !== status) at.bullet.status = status
+      if (at && str(at.bullet.status) !== status) (at.bullet as unknown as StoredBullet).status = scalar(status)
     })
   }
 
@@ -324,9 +342,9 @@ export class GroupView implements View {
     this.#doc?.change(d => {
       const at = locate(d, bulletId)
       if (!at) return
-      const list = at.bullet[field]
+      const list = (at.bullet as unknown as StoredBullet)[field]
       for (const v of values) {
-        if (!list.some(x => x.toLocaleLowerCase() === v.toLocaleLowerCase())) list.push(v)
+        if (!list.some(x => str(x).toLocaleLowerCase() === v.toLocaleLowerCase())) list.push(scalar(v))
       }
     })
   }
@@ -335,8 +353,9 @@ export class GroupView implements View {
     this.#doc?.change(d => {
       const at = locate(d, bulletId)
       if (!at) return
-      const i = at.bullet[field].indexOf(value)
-      if (i >= 0) at.bullet[field].splice(i, 1)
+      const list = at.bullet[field]
+      const i = list.findIndex(x => str(x) === value)
+      if (i >= 0) list.splice(i, 1)
     })
   }
 
@@ -353,14 +372,14 @@ export class GroupView implements View {
       e.preventDefault()
       this.#deleteBullet(bulletId, true)
     } else if (e.key === "ArrowUp" && collapsed && ta.selectionStart === 0) {
-      const ids = order(this.#doc?.doc)
+      const ids = order(this.#doc?.view)
       const prev = ids[ids.indexOf(bulletId) - 1]
       if (prev) {
         e.preventDefault()
         this.#focusBullet(prev, "end")
       }
     } else if (e.key === "ArrowDown" && collapsed && ta.selectionEnd === ta.value.length) {
-      const ids = order(this.#doc?.doc)
+      const ids = order(this.#doc?.view)
       const next = ids[ids.indexOf(bulletId) + 1]
       if (next) {
         e.preventDefault()
@@ -427,7 +446,7 @@ export class GroupView implements View {
         This group's outcome is not available yet on this device. It will load as soon as the connection is back.
       </p></section>`
     }
-    const doc = live.doc
+    const doc = live.view
     if (!doc?.sections) return html`<section class="page">${loading("the outcome")}</section>`
     const editable = this.#editable
     const rules = m.indexDoc?.formatRules ?? DEFAULT_RULES

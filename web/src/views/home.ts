@@ -75,7 +75,7 @@ export class HomeView implements View {
   #groupCard(entry: GroupEntry): TemplateResult {
     const m = this.app.meeting
     const live = m.groupDoc(entry.number)
-    const stats = sectionStats(live?.doc)
+    const stats = sectionStats(live?.view)
     const last = entry.submissions?.[entry.submissions.length - 1]
     return html`<article class="card group-card" role="listitem" data-group=${entry.number}
       aria-labelledby=${`g${entry.number}-title`}>
