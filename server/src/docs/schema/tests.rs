@@ -1,1 +1,228 @@
+//! The schema checks, sans I/O: documents built the way the server builds them, changed the
+//! way a client would.
 
+use automerge::transaction::Transactable;
+use automerge::{Automerge, AutomergeError, ObjType, ReadDoc, ROOT};
+
+use super::*;
+use crate::docs::init;
+use crate::meeting::MeetingFile;
+
+fn outcome() -> Automerge {
+    let meeting = MeetingFile::demo();
+    Automerge::load(&init::group_outcome(&meeting, &meeting.groups[0]).unwrap()).unwrap()
+}
+
+fn summary() -> Automerge {
+    Automerge::load(&init::chair_summary(&MeetingFile::demo()).unwrap()).unwrap()
+}
+
+/// Applies `f` as a client would and returns the changed copy and the new changes.
+fn edit(
+    doc: &Automerge,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), AutomergeError>,
+) -> (Automerge, Vec<Change>) {
+    let mut client = doc.fork();
+    let before = client.get_heads();
+    client.transact(|tx| f(tx)).map_err(|f| f.error).unwrap();
+    let changes = client.get_changes(&before);
+    let mut after = doc.clone();
+    after.apply_changes(changes.clone()).unwrap();
+    (after, changes)
+}
+
+fn bullets(tx: &impl ReadDoc, section: usize) -> automerge::ObjId {
+    let sections = tx.get(ROOT, "sections").unwrap().unwrap().1;
+    let s = tx.get(&sections, section).unwrap().unwrap().1;
+    tx.get(&s, "bullets").unwrap().unwrap().1
+}
+
+fn add_bullet(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    id: &str,
+    by: &str,
+    status: &str,
+) -> Result<(), AutomergeError> {
+    let list = bullets(tx, 0);
+    let at = tx.length(&list);
+    let b = tx.insert_object(&list, at, ObjType::Map)?;
+    tx.put(&b, "id", id)?;
+    let t = tx.put_object(&b, "text", ObjType::Text)?;
+    tx.splice_text(&t, 0, 0, "Ensure access to justice")?;
+    tx.put_object(&b, "proposedBy", ObjType::List)?;
+    tx.put_object(&b, "tags", ObjType::List)?;
+    tx.put(&b, "status", status)?;
+    tx.put(&b, "createdBy", by)?;
+    tx.put(&b, "createdAt", 1_i64)?;
+    Ok(())
+}
+
+const GROUP: DocKind = DocKind::Group(1);
+
+#[test]
+fn a_new_bullet_by_its_writer_passes() {
+    let doc = outcome();
+    let (after, changes) = edit(&doc, |tx| add_bullet(tx, "b1", "alice", "proposed"));
+    check_operations(GROUP, &after, &changes).unwrap();
+    let ids = validate_outcome(&after, &bullet_identities(&doc), "alice").unwrap();
+    assert_eq!(ids.get("b1"), Some(&("alice".to_owned(), 1)));
+}
+
+#[test]
+fn server_owned_keys_are_refused() {
+    let doc = outcome();
+    let (after, changes) = edit(&doc, |tx| {
+        let g = tx.get(ROOT, "group")?.unwrap().1;
+        tx.put(&g, "dimension", "Hijacked")
+    });
+    let err = check_operations(GROUP, &after, &changes).unwrap_err();
+    assert!(err.0.contains("group.dimension"), "{err}");
+    let (after, changes) = edit(&doc, |tx| tx.put(ROOT, "extra", 1));
+    assert!(check_operations(GROUP, &after, &changes).is_err());
+    let (after, changes) = edit(&doc, |tx| {
+        let sections = tx.get(ROOT, "sections")?.unwrap().1;
+        tx.delete(&sections, 0)
+    });
+    assert!(check_operations(GROUP, &after, &changes).is_err());
+}
+
+#[test]
+fn an_operation_that_loses_a_conflict_is_still_checked() {
+    // The server sets the dimension; concurrently a writer sets it too. Whoever wins, the
+    // writer's operation is in the document's history and must be refused.
+    let doc = outcome();
+    let (after, changes) = edit(&doc, |tx| {
+        let g = tx.get(ROOT, "group")?.unwrap().1;
+        tx.put(&g, "dimension", "Hidden")
+    });
+    let mut server = doc.clone();
+    server
+        .transact::<_, _, AutomergeError>(|tx| {
+            let g = tx.get(ROOT, "group")?.unwrap().1;
+            tx.put(&g, "dimension", "Official")
+        })
+        .unwrap();
+    server.apply_changes(changes.clone()).unwrap();
+    assert!(check_operations(GROUP, &server, &changes).is_err());
+    drop(after);
+}
+
+#[test]
+fn identity_fields_are_immutable_and_new_bullets_are_the_writers() {
+    let doc = outcome();
+    let (with_bullet, _) = edit(&doc, |tx| add_bullet(tx, "b1", "alice", "proposed"));
+    let ids = bullet_identities(&with_bullet);
+
+    // Changing createdBy of an existing bullet: refused by the path check.
+    let (after, changes) = edit(&with_bullet, |tx| {
+        let list = bullets(tx, 0);
+        let b = tx.get(&list, 0)?.unwrap().1;
+        tx.put(&b, "createdBy", "mallory")
+    });
+    assert!(check_operations(GROUP, &after, &changes).is_err());
+    assert!(validate_outcome(&after, &ids, "mallory").is_err());
+
+    // A new bullet claiming someone else as creator.
+    let (after, changes) = edit(&with_bullet, |tx| add_bullet(tx, "b2", "alice", "proposed"));
+    check_operations(GROUP, &after, &changes).unwrap();
+    let err = validate_outcome(&after, &ids, "bob").unwrap_err();
+    assert!(err.0.contains("createdBy"), "{err}");
+
+    // A duplicate id.
+    let (after, _) = edit(&with_bullet, |tx| add_bullet(tx, "b1", "bob", "proposed"));
+    assert!(validate_outcome(&after, &ids, "bob").is_err());
+}
+
+#[test]
+fn types_values_and_sizes_are_validated() {
+    let doc = outcome();
+    let ids = bullet_identities(&doc);
+    let (after, _) = edit(&doc, |tx| add_bullet(tx, "b1", "alice", "maybe"));
+    assert!(validate_outcome(&after, &ids, "alice")
+        .unwrap_err()
+        .0
+        .contains("status"));
+
+    let (after, _) = edit(&doc, |tx| {
+        add_bullet(tx, "b1", "alice", "proposed")?;
+        let list = bullets(tx, 0);
+        let b = tx.get(&list, 0)?.unwrap().1;
+        tx.put(&b, "text", 42)
+    });
+    assert!(validate_outcome(&after, &ids, "alice").is_err());
+
+    let (after, _) = edit(&doc, |tx| {
+        add_bullet(tx, "b1", "alice", "proposed")?;
+        let list = bullets(tx, 0);
+        let b = tx.get(&list, 0)?.unwrap().1;
+        let t = tx.get(&b, "text")?.unwrap().1;
+        tx.splice_text(&t, 0, 0, &"x".repeat(MAX_BULLET_CHARS))
+    });
+    assert!(validate_outcome(&after, &ids, "alice")
+        .unwrap_err()
+        .0
+        .contains("longer"));
+
+    let (after, _) = edit(&doc, |tx| {
+        add_bullet(tx, "b1", "alice", "proposed")?;
+        let list = bullets(tx, 0);
+        let b = tx.get(&list, 0)?.unwrap().1;
+        tx.put(&b, "color", "red")
+    });
+    assert!(validate_outcome(&after, &ids, "alice")
+        .unwrap_err()
+        .0
+        .contains("unknown key"));
+}
+
+#[test]
+fn strings_written_as_text_are_accepted() {
+    // JavaScript clients write every string as collaborative text.
+    let doc = outcome();
+    let (after, changes) = edit(&doc, |tx| {
+        let list = bullets(tx, 0);
+        let b = tx.insert_object(&list, 0, ObjType::Map)?;
+        for (key, value) in [
+            ("id", "b1"),
+            ("text", "Hello"),
+            ("status", "agreed"),
+            ("createdBy", "alice"),
+        ] {
+            let t = tx.put_object(&b, key, ObjType::Text)?;
+            tx.splice_text(&t, 0, 0, value)?;
+        }
+        let p = tx.put_object(&b, "proposedBy", ObjType::List)?;
+        let name = tx.insert_object(&p, 0, ObjType::Text)?;
+        tx.splice_text(&name, 0, 0, "México")?;
+        tx.put_object(&b, "tags", ObjType::List)?;
+        tx.put(&b, "createdAt", 5_i64)
+    });
+    check_operations(GROUP, &after, &changes).unwrap();
+    validate_outcome(&after, &bullet_identities(&doc), "alice").unwrap();
+}
+
+#[test]
+fn the_index_is_never_writable_and_the_summary_only_in_its_parts() {
+    let meeting = MeetingFile::demo();
+    let index = Automerge::load(
+        &init::meeting_index(
+            &meeting,
+            &[(1, crate::ids::DocId::random())],
+            &crate::ids::DocId::random(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let (after, changes) = edit(&index, |tx| tx.put(ROOT, "schemaVersion", 2));
+    assert!(check_operations(DocKind::Index, &after, &changes).is_err());
+
+    let doc = summary();
+    let (after, changes) = edit(&doc, |tx| {
+        let p = tx.get(ROOT, "preamble")?.unwrap().1;
+        tx.splice_text(&p, 0, 0, "The co-facilitators")
+    });
+    check_operations(DocKind::Summary, &after, &changes).unwrap();
+    validate_summary(&after).unwrap();
+    let (after, changes) = edit(&doc, |tx| tx.put(ROOT, "state", "issued"));
+    assert!(check_operations(DocKind::Summary, &after, &changes).is_err());
+}
