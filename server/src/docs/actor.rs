@@ -15,12 +15,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use automerge::sync::{self, ChunkList, SyncDoc};
-use automerge::{Automerge, AutomergeError, ReadDoc};
+use automerge::sync::{self, SyncDoc};
+use automerge::{Automerge, AutomergeError};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::schema::{self, BulletIdentity, Refusal};
+use super::schema::{self, BulletIdentity};
 use super::{forget, spawn_for, DocError, DocHandle, Docs, Shared};
 use crate::auth::Person;
 use crate::ids::{DocId, PeerId};
@@ -306,7 +306,8 @@ impl Actor {
                             continue;
                         }
                         let base = candidate.as_ref().unwrap_or(&self.doc);
-                        match self.apply_checked(
+                        match schema::accept(
+                            self.record.kind,
                             base,
                             &msg.changes,
                             &link.person.id.0,
@@ -445,45 +446,6 @@ impl Actor {
                 self.send_presence_to(conn);
             }
         }
-    }
-
-    /// Applies the chunks of a sync message (changes or bundles) to a copy of `base` and checks
-    /// what is new for the writer. `None` if the message brought nothing new.
-    fn apply_checked(
-        &self,
-        base: &Automerge,
-        chunks: &ChunkList,
-        writer: &str,
-        identities: &mut Option<HashMap<String, BulletIdentity>>,
-    ) -> Result<Option<Automerge>, Refusal> {
-        let base_heads = base.get_heads();
-        let mut next = base.clone();
-        for chunk in chunks.iter() {
-            next.load_incremental(chunk)
-                .map_err(|_| Refusal("malformed change in sync message".into()))?;
-        }
-        if !next.get_missing_deps(&[]).is_empty() {
-            return Err(Refusal(
-                "the change depends on changes the server does not have (were earlier ones refused?)".into(),
-            ));
-        }
-        let changes = next.get_changes(&base_heads);
-        if changes.is_empty() {
-            return Ok(None);
-        }
-        schema::check_operations(self.record.kind, &next, &changes)?;
-        match self.record.kind {
-            DocKind::Group(_) => {
-                let before = identities.get_or_insert_with(|| schema::bullet_identities(base));
-                let after = schema::validate_outcome(&next, before, writer)?;
-                *identities = Some(after);
-            }
-            DocKind::Summary => schema::validate_summary(&next)?,
-            DocKind::Index => {
-                return Err(Refusal("only the server writes the meeting index".into()))
-            }
-        }
-        Ok(Some(next))
     }
 
     fn refuse(&self, link: &PeerLink, why: &str) {

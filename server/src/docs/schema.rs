@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::hydrate::{Map, Value as Hydrated};
 use automerge::legacy::{Key, ObjectId, OpType};
+use automerge::sync::ChunkList;
 use automerge::{Automerge, Change, Prop, ReadDoc, ScalarValue, ROOT};
 
 use super::init::{OUTCOME_SCHEMA, SUMMARY_SCHEMA};
@@ -400,6 +401,46 @@ pub fn validate_summary(after: &Automerge) -> Result<(), Refusal> {
 /// must also never lose them).
 pub fn root_is_intact(doc: &Automerge) -> bool {
     matches!(doc.get(ROOT, "schema"), Ok(Some(_)))
+}
+
+/// The whole check of one incoming sync message's changes, without I/O: loads the chunks
+/// (changes or bundles) into a copy of `base`, refuses anything waiting on missing dependencies,
+/// checks every new operation for the writer's role and validates the resulting document.
+/// Returns the checked copy, or `None` if the message brought nothing new. `identities` caches
+/// the bullet identities of `base` and is updated to those of the copy.
+pub fn accept(
+    kind: DocKind,
+    base: &Automerge,
+    chunks: &ChunkList,
+    writer: &str,
+    identities: &mut Option<HashMap<String, BulletIdentity>>,
+) -> Result<Option<Automerge>, Refusal> {
+    let base_heads = base.get_heads();
+    let mut next = base.clone();
+    for chunk in chunks.iter() {
+        next.load_incremental(chunk)
+            .map_err(|_| Refusal("malformed change in sync message".into()))?;
+    }
+    if !next.get_missing_deps(&[]).is_empty() {
+        return refuse(
+            "the change depends on changes the server does not have (were earlier ones refused?)",
+        );
+    }
+    let changes = next.get_changes(&base_heads);
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    check_operations(kind, &next, &changes)?;
+    match kind {
+        DocKind::Group(_) => {
+            let before = identities.get_or_insert_with(|| bullet_identities(base));
+            let after = validate_outcome(&next, before, writer)?;
+            *identities = Some(after);
+        }
+        DocKind::Summary => validate_summary(&next)?,
+        DocKind::Index => return refuse("only the server writes the meeting index"),
+    }
+    Ok(Some(next))
 }
 
 #[cfg(test)]
