@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, AutomergeError};
+use automerge::{Automerge, AutomergeError, ReadDoc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +31,8 @@ use crate::sync::protocol::ServerMessage;
 
 /// Largest `ephemeral` payload relayed.
 const MAX_EPHEMERAL_BYTES: usize = 16 * 1024;
+/// Bytes of changes that may wait for their dependencies before they are dropped.
+const MAX_WAITING_BYTES: usize = 4 << 20;
 /// Most commands handled in one batch.
 const MAX_BATCH: usize = 256;
 /// Least time between two presence broadcasts on an index document.
@@ -129,6 +131,10 @@ struct Actor {
     tx: mpsc::Sender<DocCommand>,
     /// Bullet identities of `doc`, when known (outcome documents only).
     identities: Option<HashMap<String, BulletIdentity>>,
+    /// Hashes of refused changes: anything depending on them is refused too.
+    refused: HashSet<automerge::ChangeHash>,
+    /// Bytes of sync messages received while changes wait on missing dependencies.
+    waiting_bytes: usize,
     chunks_since_compact: usize,
     compacting: Arc<AtomicBool>,
     /// Index documents only: the meeting's live counts.
@@ -168,6 +174,8 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
         rx,
         tx: tx.clone(),
         identities: None,
+        refused: HashSet::new(),
+        waiting_bytes: 0,
         chunks_since_compact: chunk_count.saturating_sub(1),
         compacting: Arc::new(AtomicBool::new(false)),
         presence,
@@ -312,6 +320,7 @@ impl Actor {
                             &msg.changes,
                             &link.person.id.0,
                             &mut candidate_ids,
+                            &mut self.refused,
                         ) {
                             Ok(Some(next)) => {
                                 candidate = Some(next);
@@ -398,38 +407,34 @@ impl Actor {
             }
         }
 
-        let mut reply_to: HashSet<u64> = HashSet::new();
+        // Each received message gets its answer right after it, as in a one-message-at-a-time
+        // exchange: a later message of the same peer in this batch (an acknowledgement, say)
+        // must not swallow the answer that carries the new heads.
+        let mut answered: HashSet<u64> = HashSet::new();
         for (conn, msg) in received {
             let Some(peer) = self.peers.get_mut(&conn) else {
                 continue;
             };
+            let size: usize = msg.changes.iter().map(<[u8]>::len).sum();
             if self.doc.receive_sync_message(&mut peer.state, msg).is_err() {
                 let link = peer.link.clone();
                 self.refuse(&link, "the sync message could not be applied");
                 continue;
             }
-            reply_to.insert(conn);
+            answered.insert(conn);
+            self.bound_waiting(size, conn);
+            self.send_sync(conn);
         }
-
         let changed = self.doc.get_heads() != before;
-        tracing::trace!(changed, replies = reply_to.len(), "batch applied");
-        for (conn, peer) in self.peers.iter_mut() {
-            if !changed && !reply_to.contains(conn) {
-                continue;
-            }
-            let msg = self.doc.generate_sync_message(&mut peer.state);
-            tracing::trace!(conn, some = msg.is_some(), "generated");
-            if let Some(msg) = msg {
-                let data = msg.encode();
-                peer.link.outbox.send(
-                    ServerMessage::Sync {
-                        sender: &self.shared.server.peer_id,
-                        target: &peer.link.peer_id,
-                        doc: self.id.as_str(),
-                        data: &data,
-                    }
-                    .encode(),
-                );
+        if changed {
+            let others: Vec<u64> = self
+                .peers
+                .keys()
+                .filter(|c| !answered.contains(c))
+                .copied()
+                .collect();
+            for conn in others {
+                self.send_sync(conn);
             }
         }
         if changed {
@@ -448,6 +453,51 @@ impl Actor {
         }
     }
 
+    /// Changes waiting on missing dependencies sit in the document's queue (they are neither
+    /// applied nor stored). A peer that keeps sending such changes without ever sending what
+    /// they depend on cannot grow that queue without bound: past a limit it is dropped.
+    fn bound_waiting(&mut self, size: usize, conn: u64) {
+        if self.doc.get_missing_deps(&[]).is_empty() {
+            self.waiting_bytes = 0;
+            return;
+        }
+        self.waiting_bytes += size;
+        if self.waiting_bytes > MAX_WAITING_BYTES {
+            tracing::warn!("dropping changes that waited too long for their dependencies");
+            match Automerge::load(&self.doc.save()) {
+                Ok(doc) => self.doc = doc,
+                Err(e) => tracing::error!(error = %e, "could not rebuild the document"),
+            }
+            self.waiting_bytes = 0;
+            if let Some(peer) = self.peers.get(&conn) {
+                let link = peer.link.clone();
+                self.refuse(
+                    &link,
+                    "changes whose dependencies never arrived were dropped",
+                );
+            }
+        }
+    }
+
+    /// Sends a peer whatever the sync protocol says it needs now, if anything.
+    fn send_sync(&mut self, conn: u64) {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        if let Some(msg) = self.doc.generate_sync_message(&mut peer.state) {
+            let data = msg.encode();
+            peer.link.outbox.send(
+                ServerMessage::Sync {
+                    sender: &self.shared.server.peer_id,
+                    target: &peer.link.peer_id,
+                    doc: self.id.as_str(),
+                    data: &data,
+                }
+                .encode(),
+            );
+        }
+    }
+
     fn refuse(&self, link: &PeerLink, why: &str) {
         self.shared
             .metrics
@@ -460,6 +510,7 @@ impl Actor {
                 sender: &self.shared.server.peer_id,
                 target: &link.peer_id,
                 message: &message,
+                doc: Some(self.id.as_str()),
             }
             .encode(),
         );

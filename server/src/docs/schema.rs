@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use automerge::hydrate::{Map, Value as Hydrated};
 use automerge::legacy::{Key, ObjectId, OpType};
 use automerge::sync::ChunkList;
-use automerge::{Automerge, Change, Prop, ReadDoc, ScalarValue, ROOT};
+use automerge::{Automerge, Change, ChangeHash, Prop, ReadDoc, ScalarValue, ROOT};
 
 use super::init::{OUTCOME_SCHEMA, SUMMARY_SCHEMA};
 use crate::store::DocKind;
@@ -404,16 +404,22 @@ pub fn root_is_intact(doc: &Automerge) -> bool {
 }
 
 /// The whole check of one incoming sync message's changes, without I/O: loads the chunks
-/// (changes or bundles) into a copy of `base`, refuses anything waiting on missing dependencies,
-/// checks every new operation for the writer's role and validates the resulting document.
-/// Returns the checked copy, or `None` if the message brought nothing new. `identities` caches
-/// the bullet identities of `base` and is updated to those of the copy.
+/// (changes or bundles) into a copy of `base`, checks every newly applied operation for the
+/// writer's role and validates the resulting document. Returns the checked copy, or `None` if
+/// the message applied nothing new.
+///
+/// Changes whose dependencies have not arrived yet are legitimate (the sync protocol may send a
+/// change before one it depends on); they stay out of the copy and are checked when they apply.
+/// Changes that depend on a refused change never will: they are refused at once. `refused`
+/// collects the hashes of refused changes; `identities` caches the bullet identities of `base`
+/// and is updated to those of the copy.
 pub fn accept(
     kind: DocKind,
     base: &Automerge,
     chunks: &ChunkList,
     writer: &str,
     identities: &mut Option<HashMap<String, BulletIdentity>>,
+    refused: &mut HashSet<ChangeHash>,
 ) -> Result<Option<Automerge>, Refusal> {
     let base_heads = base.get_heads();
     let mut next = base.clone();
@@ -421,24 +427,41 @@ pub fn accept(
         next.load_incremental(chunk)
             .map_err(|_| Refusal("malformed change in sync message".into()))?;
     }
-    if !next.get_missing_deps(&[]).is_empty() {
-        return refuse(
-            "the change depends on changes the server does not have (were earlier ones refused?)",
-        );
+    if next
+        .get_missing_deps(&[])
+        .iter()
+        .any(|h| refused.contains(h))
+    {
+        return refuse("the change depends on a change that was refused");
     }
     let changes = next.get_changes(&base_heads);
     if changes.is_empty() {
         return Ok(None);
     }
-    check_operations(kind, &next, &changes)?;
-    match kind {
+    let checked = check_operations(kind, &next, &changes).and_then(|()| match kind {
         DocKind::Group(_) => {
             let before = identities.get_or_insert_with(|| bullet_identities(base));
-            let after = validate_outcome(&next, before, writer)?;
-            *identities = Some(after);
+            *identities = Some(validate_outcome(&next, before, writer)?);
+            Ok(())
         }
-        DocKind::Summary => validate_summary(&next)?,
-        DocKind::Index => return refuse("only the server writes the meeting index"),
+        DocKind::Summary => validate_summary(&next),
+        DocKind::Index => refuse("only the server writes the meeting index"),
+    });
+    if let Err(refusal) = checked {
+        if refused.len() > 100_000 {
+            refused.clear();
+        }
+        refused.extend(changes.iter().map(|c| c.hash()));
+        return Err(refusal);
+    }
+    // What still waits on dependencies is queued in the document when the message itself is
+    // received after the commit; keep it out of the copy so that it is not queued twice.
+    if next.get_missing_deps(&[]).len() > base.get_missing_deps(&[]).len() {
+        let mut clean = base.clone();
+        clean
+            .apply_changes(changes)
+            .map_err(|_| Refusal("the change could not be applied".into()))?;
+        return Ok(Some(clean));
     }
     Ok(Some(next))
 }

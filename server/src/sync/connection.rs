@@ -182,6 +182,7 @@ impl Connection {
                 sender: self.server_peer(),
                 target: &target,
                 message,
+                doc: None,
             }
             .encode(),
         );
@@ -203,6 +204,11 @@ impl Connection {
             return Next::Close("message before join");
         };
         if msg.sender() != &peer.peer_id {
+            if matches!(msg, ClientMessage::Ephemeral { .. }) {
+                // automerge-repo peers gossip ephemeral messages on, keeping the original
+                // sender: this is one the server relayed to this peer. Already delivered.
+                return Next::Continue;
+            }
             self.send_error("senderId does not match the peer id this connection joined with");
             return Next::Close("forged sender id");
         }

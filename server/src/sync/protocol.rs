@@ -209,10 +209,13 @@ pub enum ServerMessage<'a> {
         session: &'a str,
         data: &'a [u8],
     },
+    /// `doc` names the document when the error is about one (an extra key stock clients
+    /// ignore).
     Error {
         sender: &'a PeerId,
         target: &'a PeerId,
         message: &'a str,
+        doc: Option<&'a str>,
     },
 }
 
@@ -284,11 +287,15 @@ impl ServerMessage<'_> {
                 sender,
                 target,
                 message,
+                doc,
             } => {
                 put("type", text("error"));
                 put("senderId", text(&sender.0));
                 put("targetId", text(&target.0));
                 put("message", text(message));
+                if let Some(doc) = doc {
+                    put("documentId", text(doc));
+                }
             }
         }
         let mut out = Vec::new();
