@@ -9,8 +9,10 @@
 //! - `docs`: one actor per loaded document owning the `Automerge` document and every peer's
 //!   sync state; it checks incoming changes against the role's rights and the schema
 //!   (`docs::schema`), makes them durable, then fans them out.
-//! - `store`: the `Store` trait over SQLite (embedded default), and the group committer that
-//!   batches concurrent writes into one transaction.
+//! - `store`: the `Store` trait over SQLite (embedded default) and PostgreSQL (several nodes on
+//!   one database), and the group committer that batches concurrent writes into one
+//!   transaction.
+//! - `cluster`: with PostgreSQL, what nodes tell each other over `LISTEN/NOTIFY`.
 //! - `auth`, `meeting`, `admin`, `presence`, `metrics`: identities and roles, the meeting
 //!   model, meeting creation and invites, live counts, Prometheus metrics.
 //!
@@ -18,6 +20,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cluster;
 pub mod docs;
 pub mod http;
 pub mod ids;

@@ -1,11 +1,13 @@
 //! Live counts of connected editors and viewers per document, per meeting.
 //!
-//! Document actors report their counts here; the meeting's index document actor watches the
-//! table and sends it to its peers as server `ephemeral` messages, so that the counts never
-//! grow any document's history.
+//! Document actors report their node's counts here; with several nodes, the other nodes'
+//! counts arrive through the cluster channel and are added in. The meeting's index document
+//! actor watches the summed table and sends it to its peers as server `ephemeral` messages, so
+//! that the counts never grow any document's history.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -19,42 +21,109 @@ pub struct Counts {
 
 pub type Table = Arc<BTreeMap<DocId, Counts>>;
 
-#[derive(Default)]
-pub struct Presence {
-    // std Mutex: held only to update a map, never across an await.
-    meetings: Mutex<HashMap<String, watch::Sender<Table>>>,
+struct Meeting {
+    tx: watch::Sender<Table>,
+    local: BTreeMap<DocId, Counts>,
+    /// Other nodes' counts, with when each node last reported.
+    remote: HashMap<String, (BTreeMap<DocId, Counts>, Instant)>,
 }
 
-impl Presence {
-    fn sender(
-        map: &mut HashMap<String, watch::Sender<Table>>,
-        meeting: &str,
-    ) -> watch::Sender<Table> {
-        map.entry(meeting.to_owned())
-            .or_insert_with(|| watch::channel(Table::default()).0)
-            .clone()
+impl Meeting {
+    fn new() -> Self {
+        Self {
+            tx: watch::channel(Table::default()).0,
+            local: BTreeMap::new(),
+            remote: HashMap::new(),
+        }
     }
 
-    pub fn set(&self, meeting: &str, doc: &DocId, counts: Counts) {
-        let tx = Self::sender(&mut self.meetings.lock().expect("presence lock"), meeting);
-        tx.send_if_modified(|table| {
-            let current = table.get(doc).copied().unwrap_or_default();
-            if current == counts {
+    fn publish(&self) {
+        let mut sum = self.local.clone();
+        for (counts, _) in self.remote.values() {
+            for (doc, c) in counts {
+                let e = sum.entry(doc.clone()).or_default();
+                e.editors += c.editors;
+                e.viewers += c.viewers;
+            }
+        }
+        sum.retain(|_, c| *c != Counts::default());
+        self.tx.send_if_modified(|table| {
+            if **table == sum {
                 return false;
             }
-            let mut next = (**table).clone();
-            if counts == Counts::default() {
-                next.remove(doc);
-            } else {
-                next.insert(doc.clone(), counts);
-            }
-            *table = Arc::new(next);
+            *table = Arc::new(sum);
             true
         });
     }
+}
+
+fn put(map: &mut BTreeMap<DocId, Counts>, doc: &DocId, counts: Counts) {
+    if counts == Counts::default() {
+        map.remove(doc);
+    } else {
+        map.insert(doc.clone(), counts);
+    }
+}
+
+#[derive(Default)]
+pub struct Presence {
+    // std Mutex: held only to update maps, never across an await.
+    meetings: Mutex<HashMap<String, Meeting>>,
+}
+
+impl Presence {
+    fn with<T>(&self, meeting: &str, f: impl FnOnce(&mut Meeting) -> T) -> T {
+        let mut map = self.meetings.lock().expect("presence lock");
+        f(map.entry(meeting.to_owned()).or_insert_with(Meeting::new))
+    }
+
+    /// This node's counts for a document.
+    pub fn set(&self, meeting: &str, doc: &DocId, counts: Counts) {
+        self.with(meeting, |m| {
+            put(&mut m.local, doc, counts);
+            m.publish();
+        });
+    }
+
+    /// Another node's counts for a document.
+    pub fn set_remote(&self, node: &str, meeting: &str, doc: &DocId, counts: Counts) {
+        self.with(meeting, |m| {
+            let entry = m
+                .remote
+                .entry(node.to_owned())
+                .or_insert_with(|| (BTreeMap::new(), Instant::now()));
+            put(&mut entry.0, doc, counts);
+            entry.1 = Instant::now();
+            m.publish();
+        });
+    }
+
+    /// Forgets nodes that have not reported for `max_age` (they died or lost the channel).
+    pub fn expire(&self, max_age: Duration) {
+        let mut map = self.meetings.lock().expect("presence lock");
+        for m in map.values_mut() {
+            let before = m.remote.len();
+            m.remote.retain(|_, (_, at)| at.elapsed() <= max_age);
+            if m.remote.len() != before {
+                m.publish();
+            }
+        }
+    }
+
+    /// This node's counts, for republishing: (meeting, document, counts).
+    pub fn local(&self) -> Vec<(String, DocId, Counts)> {
+        let map = self.meetings.lock().expect("presence lock");
+        map.iter()
+            .flat_map(|(meeting, m)| {
+                m.local
+                    .iter()
+                    .map(move |(d, c)| (meeting.clone(), d.clone(), *c))
+            })
+            .collect()
+    }
 
     pub fn subscribe(&self, meeting: &str) -> watch::Receiver<Table> {
-        Self::sender(&mut self.meetings.lock().expect("presence lock"), meeting).subscribe()
+        self.with(meeting, |m| m.tx.subscribe())
     }
 
     /// The CBOR payload of a presence message: `{type: "presence", docs: {id: {editors, viewers}}}`.
@@ -120,5 +189,45 @@ mod tests {
         assert!(!rx.has_changed().unwrap());
         p.set("m", &doc, Counts::default());
         assert!(rx.borrow_and_update().is_empty());
+    }
+
+    #[test]
+    fn other_nodes_are_added_in_and_expire() {
+        let p = Presence::default();
+        let rx = p.subscribe("m");
+        let doc = DocId::random();
+        p.set(
+            "m",
+            &doc,
+            Counts {
+                editors: 1,
+                viewers: 0,
+            },
+        );
+        p.set_remote(
+            "b",
+            "m",
+            &doc,
+            Counts {
+                editors: 2,
+                viewers: 5,
+            },
+        );
+        assert_eq!(
+            rx.borrow().get(&doc),
+            Some(&Counts {
+                editors: 3,
+                viewers: 5
+            })
+        );
+        p.expire(Duration::ZERO);
+        assert_eq!(
+            rx.borrow().get(&doc),
+            Some(&Counts {
+                editors: 1,
+                viewers: 0
+            })
+        );
+        assert_eq!(p.local().len(), 1);
     }
 }

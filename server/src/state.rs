@@ -6,7 +6,10 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::docs::{Docs, DocsConfig};
+use tracing::Instrument;
+
+use crate::cluster;
+use crate::docs::{Docs, DocsConfig, DocsParts};
 use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::store::{Committer, Store, StoreError};
@@ -43,20 +46,38 @@ impl AppState {
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let committer = Committer::start(store.clone(), metrics.clone());
-        let docs = Docs::new(
-            store.clone(),
+        let server = Arc::new(ServerIdentity::new(storage_id));
+        let presence = Arc::new(Presence::default());
+        let connections = Arc::new(Connections::default());
+        let cluster = cluster::connect(&store, &server.session_id).await?;
+        let docs = Docs::new(DocsParts {
+            store: store.clone(),
+            cluster: cluster.as_ref().map(|(c, _)| c.clone()),
             committer,
-            metrics.clone(),
-            Arc::new(Presence::default()),
-            Arc::new(ServerIdentity::new(storage_id)),
-            settings.docs.clone(),
-            tracker.clone(),
-            shutdown.clone(),
-        );
+            metrics: metrics.clone(),
+            presence: presence.clone(),
+            server,
+            config: settings.docs.clone(),
+            tracker: tracker.clone(),
+            cancel: shutdown.clone(),
+        });
+        if let Some((cluster, incoming)) = cluster {
+            tracker.spawn(
+                cluster::run(
+                    cluster.clone(),
+                    incoming,
+                    docs.clone(),
+                    connections.clone(),
+                    presence,
+                    shutdown.clone(),
+                )
+                .instrument(tracing::info_span!("cluster")),
+            );
+        }
         Ok(Self {
             store,
             docs,
-            connections: Arc::new(Connections::default()),
+            connections,
             metrics,
             settings: Arc::new(settings),
             shutdown,

@@ -26,7 +26,7 @@ use crate::auth::Person;
 use crate::ids::{DocId, PeerId};
 use crate::metrics::Metrics;
 use crate::presence::{Counts, Presence, Table};
-use crate::store::{Chunk, DocKind, DocRecord, GroupState};
+use crate::store::{Chunk, ClusterEvent, DocKind, DocRecord, GroupState};
 use crate::sync::protocol::ServerMessage;
 
 /// Largest `ephemeral` payload relayed.
@@ -112,6 +112,17 @@ pub enum DocCommand {
     },
     Read(Box<dyn FnOnce(&Automerge) + Send>),
     SetLocked(bool),
+    /// Another node stored chunks up to `seq`: read what is new and sync it on.
+    Remote {
+        seq: i64,
+    },
+    /// An ephemeral message relayed by another node.
+    RemoteEphemeral {
+        sender: PeerId,
+        session: String,
+        count: u64,
+        data: Vec<u8>,
+    },
 }
 
 struct Peer {
@@ -135,6 +146,8 @@ struct Actor {
     refused: HashSet<automerge::ChangeHash>,
     /// Bytes of sync messages received while changes wait on missing dependencies.
     waiting_bytes: usize,
+    /// Sequence number of the newest stored chunk this document holds.
+    last_seq: i64,
     chunks_since_compact: usize,
     compacting: Arc<AtomicBool>,
     /// Index documents only: the meeting's live counts.
@@ -148,6 +161,7 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
     let record = shared.store.document(&id).await?.ok_or(DocError::Unknown)?;
     let chunks = shared.store.load_chunks(&id).await?;
     let chunk_count = chunks.len();
+    let last_seq = chunks.last().map_or(0, |c| c.seq);
     let doc = tokio::task::spawn_blocking(move || load_doc(&chunks))
         .await
         .map_err(|e| DocError::Corrupt(e.to_string()))??;
@@ -176,6 +190,7 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
         identities: None,
         refused: HashSet::new(),
         waiting_bytes: 0,
+        last_seq,
         chunks_since_compact: chunk_count.saturating_sub(1),
         compacting: Arc::new(AtomicBool::new(false)),
         presence,
@@ -276,6 +291,7 @@ impl Actor {
         let mut received: Vec<(u64, sync::Message)> = Vec::new();
         let mut new_peers: Vec<u64> = Vec::new();
         let mut peers_changed = false;
+        let mut catch_up = false;
 
         for cmd in batch {
             match cmd {
@@ -365,6 +381,27 @@ impl Actor {
                 }
                 DocCommand::Read(f) => f(&self.doc),
                 DocCommand::SetLocked(locked) => self.locked = locked,
+                DocCommand::Remote { seq } => catch_up |= seq > self.last_seq,
+                DocCommand::RemoteEphemeral {
+                    sender,
+                    session,
+                    count,
+                    data,
+                } => {
+                    for peer in self.peers.values() {
+                        peer.link.outbox.send(
+                            ServerMessage::Ephemeral {
+                                sender: &sender,
+                                target: &peer.link.peer_id,
+                                doc: self.id.as_str(),
+                                count,
+                                session: &session,
+                                data: &data,
+                            }
+                            .encode(),
+                        );
+                    }
+                }
             }
         }
 
@@ -376,7 +413,13 @@ impl Actor {
         if let Some(next) = candidate {
             let chunk = next.save_after(&before);
             match self.shared.committer.append(self.id.clone(), chunk).await {
-                Ok(()) => {
+                Ok(seq) => {
+                    // A gap means another node appended in between: read its chunks too.
+                    if seq == self.last_seq + 1 {
+                        self.last_seq = seq;
+                    } else {
+                        catch_up = true;
+                    }
                     let accepted = next.get_changes(&before).len() as u64;
                     self.shared
                         .metrics
@@ -405,6 +448,10 @@ impl Actor {
                     }
                 }
             }
+        }
+
+        if catch_up {
+            self.catch_up().await;
         }
 
         // Each received message gets its answer right after it, as in a one-message-at-a-time
@@ -451,6 +498,30 @@ impl Actor {
                 self.send_presence_to(conn);
             }
         }
+    }
+
+    /// Loads the chunks other nodes stored since `last_seq`. They were checked by the node
+    /// that accepted them and are durable, so they apply as they are.
+    async fn catch_up(&mut self) {
+        let chunks = match self
+            .shared
+            .store
+            .load_chunks_after(&self.id, self.last_seq)
+            .await
+        {
+            Ok(chunks) => chunks,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read other nodes' changes");
+                return;
+            }
+        };
+        for chunk in chunks {
+            if let Err(e) = self.doc.load_incremental(&chunk.data) {
+                tracing::error!(error = %e, seq = chunk.seq, "could not load a stored chunk");
+            }
+            self.last_seq = self.last_seq.max(chunk.seq);
+        }
+        self.identities = None;
     }
 
     /// Changes waiting on missing dependencies sit in the document's queue (they are neither
@@ -533,6 +604,22 @@ impl Actor {
             return;
         }
         let stamped = stamp_sender(data, &link.person);
+        if let Some(cluster) = &self.shared.cluster {
+            // NOTIFY payloads are limited to 8,000 bytes; larger ones stay on this node.
+            if stamped.len() <= 5_000 {
+                cluster.publish(ClusterEvent::Ephemeral {
+                    node: cluster.node.clone(),
+                    doc: self.id.clone(),
+                    sender: link.peer_id.0.clone(),
+                    session: session.to_owned(),
+                    count,
+                    data: base64::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        &stamped,
+                    ),
+                });
+            }
+        }
         for (conn, peer) in &self.peers {
             if *conn == link.conn {
                 continue;
@@ -562,6 +649,15 @@ impl Actor {
         self.shared
             .presence
             .set(&self.record.meeting, &self.id, counts);
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.publish(ClusterEvent::Presence {
+                node: cluster.node.clone(),
+                meeting: self.record.meeting.clone(),
+                doc: self.id.clone(),
+                editors: counts.editors,
+                viewers: counts.viewers,
+            });
+        }
     }
 
     fn schedule_presence(&mut self) {

@@ -23,6 +23,7 @@ use tracing::Instrument;
 
 pub use actor::{Access, DocCommand, Outbox, PeerLink};
 
+use crate::cluster::Cluster;
 use crate::ids::DocId;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
@@ -84,6 +85,8 @@ type Slot = Arc<OnceCell<DocHandle>>;
 
 pub(crate) struct Shared {
     pub store: Arc<dyn Store>,
+    /// Other nodes on the same database, if any.
+    pub cluster: Option<Cluster>,
     pub committer: Committer,
     pub metrics: Arc<Metrics>,
     pub presence: Arc<Presence>,
@@ -100,30 +103,41 @@ pub struct Docs {
     shared: Arc<Shared>,
 }
 
+/// What the registry is built from.
+pub struct DocsParts {
+    pub store: Arc<dyn Store>,
+    pub cluster: Option<Cluster>,
+    pub committer: Committer,
+    pub metrics: Arc<Metrics>,
+    pub presence: Arc<Presence>,
+    pub server: Arc<ServerIdentity>,
+    pub config: DocsConfig,
+    pub tracker: TaskTracker,
+    pub cancel: CancellationToken,
+}
+
 impl Docs {
-    pub fn new(
-        store: Arc<dyn Store>,
-        committer: Committer,
-        metrics: Arc<Metrics>,
-        presence: Arc<Presence>,
-        server: Arc<ServerIdentity>,
-        config: DocsConfig,
-        tracker: TaskTracker,
-        cancel: CancellationToken,
-    ) -> Self {
+    pub fn new(p: DocsParts) -> Self {
         Self {
             shared: Arc::new(Shared {
-                store,
-                committer,
-                metrics,
-                presence,
-                server,
-                config,
-                tracker,
-                cancel,
+                store: p.store,
+                cluster: p.cluster,
+                committer: p.committer,
+                metrics: p.metrics,
+                presence: p.presence,
+                server: p.server,
+                config: p.config,
+                tracker: p.tracker,
+                cancel: p.cancel,
                 slots: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// The actor of a document if it is loaded on this node (no loading).
+    pub fn loaded_handle(&self, id: &DocId) -> Option<DocHandle> {
+        let slots = self.shared.slots.lock().expect("registry lock");
+        slots.get(id).and_then(|s| s.get().cloned())
     }
 
     pub fn server(&self) -> &ServerIdentity {
@@ -208,7 +222,7 @@ impl Docs {
             .map(|_| ())
     }
 
-    /// Ends every peer of `person` on every loaded document (invite revoked).
+    /// Every loaded document's actor.
     pub fn loaded(&self) -> Vec<DocHandle> {
         let slots = self.shared.slots.lock().expect("registry lock");
         slots.values().filter_map(|s| s.get().cloned()).collect()

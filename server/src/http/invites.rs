@@ -105,6 +105,11 @@ async fn revoke(
     check_admin(person.role, &person.meeting, &invite.meeting)?;
     state.store.revoke_invite(&id, now_ms()).await?;
     let closed = state.connections.close_person(&id);
+    // Other nodes end theirs too.
+    state
+        .store
+        .publish(&crate::store::ClusterEvent::Revoked { person: id.clone() })
+        .await?;
     tracing::info!(person = %id, closed, "invite revoked");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -19,7 +19,7 @@ const MAX_BATCH_BYTES: usize = 8 << 20;
 struct Pending {
     doc: DocId,
     data: Vec<u8>,
-    done: oneshot::Sender<Result<(), Arc<StoreError>>>,
+    done: oneshot::Sender<Result<i64, Arc<StoreError>>>,
 }
 
 #[derive(Clone)]
@@ -36,8 +36,8 @@ impl Committer {
         Self { tx }
     }
 
-    /// Appends one chunk to a document; returns once it is durable.
-    pub async fn append(&self, doc: DocId, data: Vec<u8>) -> Result<(), Arc<StoreError>> {
+    /// Appends one chunk to a document; returns its sequence number once it is durable.
+    pub async fn append(&self, doc: DocId, data: Vec<u8>) -> Result<i64, Arc<StoreError>> {
         let (done, rx) = oneshot::channel();
         self.tx
             .send(Pending { doc, data, done })
@@ -82,8 +82,17 @@ async fn run(
         } else {
             metrics.set_store_healthy(true);
         }
-        for waiter in waiters {
-            let _ = waiter.send(result.clone());
+        match result {
+            Ok(seqs) => {
+                for (waiter, seq) in waiters.into_iter().zip(seqs) {
+                    let _ = waiter.send(Ok(seq));
+                }
+            }
+            Err(err) => {
+                for waiter in waiters {
+                    let _ = waiter.send(Err(err.clone()));
+                }
+            }
         }
     }
 }

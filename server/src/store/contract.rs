@@ -20,6 +20,32 @@ async fn demo(store: &dyn Store) -> MeetingRecord {
 }
 
 #[tokio::test]
+async fn postgres_meets_the_contract() {
+    let url = testing::fresh_postgres_database().await;
+    let store = PostgresStore::open(&url).await.unwrap();
+    run_contract(&store).await;
+    // The chunk notices reach a subscriber, after the commit.
+    let mut events = store
+        .subscribe()
+        .await
+        .unwrap()
+        .expect("PostgreSQL is shared");
+    let m = store.meetings().await.unwrap().remove(0);
+    store
+        .append_chunks(&[(m.index_doc.clone(), vec![1])])
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), events.recv())
+        .await
+        .expect("a notice in time")
+        .unwrap();
+    assert!(
+        matches!(event, ClusterEvent::Chunk { ref doc, seq: 2 } if *doc == m.index_doc),
+        "{event:?}"
+    );
+}
+
+#[tokio::test]
 async fn sqlite_meets_the_contract() {
     let (store, _dir) = sqlite().await;
     run_contract(store.as_ref()).await;

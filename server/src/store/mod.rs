@@ -10,12 +10,14 @@
 //! never neither.
 
 mod committer;
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use committer::Committer;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::ids::{DocId, PersonId};
@@ -35,6 +37,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is shutting down")]
     Closed,
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -165,9 +169,13 @@ pub trait Store: Send + Sync + 'static {
     async fn submissions(&self, meeting: &str) -> Result<Vec<SubmissionRecord>>;
 
     async fn document(&self, id: &DocId) -> Result<Option<DocRecord>>;
-    /// Appends one chunk to each listed document, all in one transaction (group commit).
-    async fn append_chunks(&self, chunks: &[(DocId, Vec<u8>)]) -> Result<()>;
+    /// Appends one chunk to each listed document, all in one transaction (group commit), and
+    /// returns the sequence number each got. Other nodes sharing the database hear of them
+    /// (see `subscribe`).
+    async fn append_chunks(&self, chunks: &[(DocId, Vec<u8>)]) -> Result<Vec<i64>>;
     async fn load_chunks(&self, id: &DocId) -> Result<Vec<Chunk>>;
+    /// The chunks with a sequence number above `after`, in order.
+    async fn load_chunks_after(&self, id: &DocId, after: i64) -> Result<Vec<Chunk>>;
     /// Replaces the chunks with `seq <= upto` by `snapshot`, atomically.
     async fn compact(&self, id: &DocId, upto: i64, snapshot: &[u8]) -> Result<()>;
 
@@ -181,16 +189,63 @@ pub trait Store: Send + Sync + 'static {
     async fn create_session(&self, token_hash: &[u8], person: &PersonId, at: i64) -> Result<()>;
     async fn session(&self, token_hash: &[u8]) -> Result<Option<InviteRecord>>;
     async fn delete_session(&self, token_hash: &[u8]) -> Result<()>;
+
+    /// Events from the other server nodes sharing this database, if it can be shared (a
+    /// single-process store answers `None`).
+    async fn subscribe(&self) -> Result<Option<tokio::sync::mpsc::Receiver<ClusterEvent>>> {
+        Ok(None)
+    }
+
+    /// Tells the other nodes (no-op where nothing is shared).
+    async fn publish(&self, _event: &ClusterEvent) -> Result<()> {
+        Ok(())
+    }
 }
 
-/// Opens the store named by a database URL.
+/// What server nodes sharing one database tell each other. Chunk notices are sent by the
+/// store itself, in the transaction that appends the chunks; the others by `publish`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ClusterEvent {
+    /// A document got a chunk with this sequence number.
+    Chunk { doc: DocId, seq: i64 },
+    /// An ephemeral message to relay to a document's local peers.
+    #[serde(rename_all = "camelCase")]
+    Ephemeral {
+        node: String,
+        doc: DocId,
+        sender: String,
+        session: String,
+        count: u64,
+        /// Base64 of the (already stamped) payload.
+        data: String,
+    },
+    /// A node's counts of editors and viewers on a document.
+    Presence {
+        node: String,
+        meeting: String,
+        doc: DocId,
+        editors: u32,
+        viewers: u32,
+    },
+    /// An invite was revoked: end the person's connections everywhere.
+    Revoked { person: PersonId },
+    /// A group was locked or reopened.
+    Locked { doc: DocId, locked: bool },
+    /// The listening connection was lost and re-established: notices may have been missed.
+    Resync,
+}
+
+/// Opens the store named by a database URL: `sqlite://path` or `postgres://...`.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(std::sync::Arc::new(PostgresStore::open(url).await?))
     } else {
-        Err(StoreError::Corrupt(format!(
-            "unsupported database URL (expected sqlite://...): {url}"
-        )))
+        Err(StoreError::Unsupported(
+            "unsupported database URL (expected sqlite://... or postgres://...)".into(),
+        ))
     }
 }
 
@@ -203,3 +258,30 @@ pub fn now_ms() -> i64 {
 
 #[cfg(test)]
 mod contract;
+
+/// Helpers for tests that need a real database of each kind.
+pub mod testing {
+    use sqlx::Connection;
+
+    /// The PostgreSQL server tests use: `DATABASE_URL_PG`, else the local default.
+    pub fn postgres_admin_url() -> String {
+        std::env::var("DATABASE_URL_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    }
+
+    /// Creates a fresh, uniquely named database on the test PostgreSQL server and returns its
+    /// URL. Fails (it does not skip) when the server is not there.
+    pub async fn fresh_postgres_database() -> String {
+        let admin = postgres_admin_url();
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is required for this test ({admin}): {e}"));
+        let name = format!("rapporteur_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create a test database");
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        format!("{base}/{name}")
+    }
+}

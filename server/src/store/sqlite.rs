@@ -295,20 +295,41 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn append_chunks(&self, chunks: &[(DocId, Vec<u8>)]) -> Result<()> {
+    async fn append_chunks(&self, chunks: &[(DocId, Vec<u8>)]) -> Result<Vec<i64>> {
+        // One writer at a time: SQLite's write lock orders appends, so MAX + 1 is safe.
         let mut tx = self.pool.begin().await?;
+        let mut seqs = Vec::with_capacity(chunks.len());
         for (doc, data) in chunks {
-            sqlx::query(
+            let seq: i64 = sqlx::query(
                 "INSERT INTO chunks (doc, seq, data)
-                 SELECT $1, COALESCE(MAX(seq), 0) + 1, $2 FROM chunks WHERE doc = $1",
+                 SELECT $1, COALESCE(MAX(seq), 0) + 1, $2 FROM chunks WHERE doc = $1
+                 RETURNING seq",
             )
             .bind(doc.as_str())
             .bind(data)
-            .execute(&mut *tx)
-            .await?;
+            .fetch_one(&mut *tx)
+            .await?
+            .get("seq");
+            seqs.push(seq);
         }
         tx.commit().await?;
-        Ok(())
+        Ok(seqs)
+    }
+
+    async fn load_chunks_after(&self, id: &DocId, after: i64) -> Result<Vec<Chunk>> {
+        let rows =
+            sqlx::query("SELECT seq, data FROM chunks WHERE doc = $1 AND seq > $2 ORDER BY seq")
+                .bind(id.as_str())
+                .bind(after)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Chunk {
+                seq: r.get("seq"),
+                data: r.get("data"),
+            })
+            .collect())
     }
 
     async fn load_chunks(&self, id: &DocId) -> Result<Vec<Chunk>> {
