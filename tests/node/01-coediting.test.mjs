@@ -59,6 +59,27 @@ test("two rapporteurs co-edit group 1 concurrently and converge; a delegate sees
   await waitFor(() => complete(hd.doc()), { what: "the delegate to see every edit" })
   await waitFor(() => sameDoc(hd.doc(), h1.doc()), { what: "the delegate's copy to equal the rapporteurs'" })
 
+  // Both insert at the very same position of the same text at once: both insertions are kept,
+  // whole, in the same order on every copy.
+  const mid = "Jointly Strengthen regular".length
+  spliceBullet(h1, shared, mid, 0, " [safe]")
+  spliceBullet(h2, shared, mid, 0, " [orderly]")
+  const bothKept = doc => {
+    const text = findBullet(doc, shared)?.text ?? ""
+    return text.includes(" [safe]") && text.includes(" [orderly]")
+  }
+  await waitFor(() => bothKept(h1.doc()) && bothKept(h2.doc()) && bothKept(hd.doc()), {
+    what: "both same-position insertions everywhere",
+  })
+  await waitFor(() => sameDoc(h1.doc(), h2.doc()) && sameDoc(h1.doc(), hd.doc()), { what: "convergence again" })
+  const merged = findBullet(h1.doc(), shared).text
+  assert.equal(merged.length, expectedText.length + " [safe]".length + " [orderly]".length)
+  assert.ok(
+    merged.startsWith("Jointly Strengthen regular [safe] [orderly] pathways") ||
+      merged.startsWith("Jointly Strengthen regular [orderly] [safe] pathways"),
+    merged,
+  )
+
   // A further edit arrives at the delegate as a change event, not only on reload.
   let seen = false
   hd.on("change", ({ doc }) => {
