@@ -259,6 +259,31 @@ export async function roundTrip(client, url) {
   return handle
 }
 
+/**
+ * A barrier after a client's local change to `documentId` (made at log position `mark`): waits
+ * until the client has sent a sync message for it, then makes a round trip on the connection
+ * (loading `viaUrls[0]`); if a sync message carrying changes went out after that round trip began
+ * (the server asked for them), makes another one with the next URL. Afterwards the server has
+ * taken in whatever the client offered. `viaUrls`: documents this client has not loaded yet.
+ */
+export async function settle(client, documentId, mark, viaUrls) {
+  await waitFor(() => sentSyncMessages(client, documentId, mark).length > 0, {
+    what: "the client to send a sync message for its change",
+  })
+  const withChanges = from =>
+    client.log
+      .slice(from)
+      .some(f => f.dir === "out" && f.msg?.type === "sync" && f.msg.documentId === documentId &&
+        A.decodeSyncMessage(f.msg.data).changes.length > 0)
+  let via = 0
+  for (;;) {
+    const from = client.log.length
+    if (via >= viaUrls.length) throw new Error("settle: out of documents for round trips")
+    await roundTrip(client, viaUrls[via++])
+    if (!withChanges(from)) return { changesSent: withChanges(mark) }
+  }
+}
+
 /** Sync messages `client` sent for `documentId` from log position `mark` on, decoded. */
 export function sentSyncMessages(client, documentId, mark = 0) {
   return client.log
