@@ -231,7 +231,7 @@ export class Env {
     for (const c of this.clients) await this.disconnect(c)
     if (kill) await this.server.kill()
     else await this.server.stop()
-    this.server = await startServer({ dir: this.server.dir })
+    this.server = await startServer({ dir: this.server.dir, databaseUrl: this.server.databaseUrl })
   }
 
   async close() {
