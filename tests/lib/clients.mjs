@@ -177,16 +177,17 @@ export class Env {
 
   /**
    * A stock automerge-repo client (no storage) connected with the invite token on the URL.
-   * Resolves once the server answered `join` with `peer`. `client.log` records every frame.
+   * Resolves once the server answered `join` with `peer`. `client.log` records every frame of the
+   * first socket. `retryInterval` (ms) is the adapter's reconnection delay.
    */
-  async connect(who) {
+  async connect(who, { retryInterval } = {}) {
     const token = typeof who === "string" ? who : who.token
     const url = `${this.server.wsUrl}?token=${token}`
     // A refused upgrade would make the stock adapter throw from its error handler; check first so
     // that the failure is named.
     const status = await upgradeStatus(url)
     if (status !== 101) throw new Error(`WebSocket upgrade with a valid token answered ${status}`)
-    const adapter = new WebSocketClientAdapter(url)
+    const adapter = new WebSocketClientAdapter(url, retryInterval)
     const repo = new Repo({ network: [adapter] })
     const client = { repo, adapter, log: [], who, closed: false }
     this.clients.push(client)
