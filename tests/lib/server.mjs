@@ -14,12 +14,13 @@ export const binary =
 export const DEMO_SLUG = "gcm-stocktaking-2017"
 
 /**
- * Starts a server. `dir` may be given to restart on the same database after `kill()`.
+ * Starts a server. `dir` may be given to restart on the same database after `kill()`;
+ * `databaseUrl` selects another database (several nodes on one PostgreSQL database).
  * Resolves once the server printed its listening address.
  */
-export async function startServer({ dir, port = 0, env = {} } = {}) {
+export async function startServer({ dir, port = 0, env = {}, databaseUrl } = {}) {
   dir ??= mkdtempSync(path.join(tmpdir(), "rapporteur-test-"))
-  const databaseUrl = `sqlite://${path.join(dir, "rapporteur.db")}`
+  databaseUrl ??= `sqlite://${path.join(dir, "rapporteur.db")}`
   const args = [
     "serve",
     "--bind", `127.0.0.1:${port}`,

@@ -82,7 +82,7 @@ test("two nodes on one PostgreSQL database: co-editing, presence, revocation and
   const groupDoc = groupUrl.replace(/^automerge:/, "")
   await waitFor(() => latest?.docs?.[groupDoc]?.editors >= 2 && latest.docs[groupDoc].viewers >= 1, {
     what: "presence on node B to count editors on both nodes",
-    timeout: 15_000,
+    timeout: 30_000,
   })
 
   // Revocation on node A ends a connection on node B.
