@@ -261,13 +261,6 @@ impl Replica {
             } else {
                 "sync"
             };
-            if std::env::var("IT_DEBUG").is_ok() {
-                eprintln!(
-                    "send {kind} heads={:?} changes={}",
-                    msg.heads,
-                    msg.changes.len()
-                );
-            }
             peer.send_sync(&self.doc_id, kind, msg.encode()).await;
         }
     }
@@ -288,16 +281,7 @@ impl Replica {
                 "sync did not finish in time"
             );
             match peer.next().await {
-                Event::Message(m) => match {
-                    if std::env::var("IT_DEBUG").is_ok() {
-                        eprintln!(
-                            "recv {:?} heads={:?}",
-                            field_text(&m, "type"),
-                            self.doc.get_heads()
-                        );
-                    }
-                    field_text(&m, "type")
-                } {
+                Event::Message(m) => match field_text(&m, "type") {
                     Some("sync") if field_text(&m, "documentId") == Some(&self.doc_id) => {
                         let Some(Value::Bytes(data)) = field(&m, "data") else {
                             panic!()
