@@ -4,6 +4,6 @@
 # Extra arguments go to `rapporteur serve` (for example --bind 0.0.0.0:8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-(cd web && npm ci --no-audit --no-fund && npm run build)
+(cd web && npm install --no-audit --no-fund && npm run build)
 cargo build --release --bin rapporteur
 exec target/release/rapporteur serve --web-dir web/dist "$@"
