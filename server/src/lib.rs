@@ -11,6 +11,8 @@
 //!   (`docs::schema`), makes them durable, then fans them out.
 //! - `store`: the `Store` trait over SQLite (embedded default), and the group committer that
 //!   batches concurrent writes into one transaction.
+//! - `summary`: the chair's summary — merge with provenance, re-merge, consolidation,
+//!   sign-off, history and exports, as pure functions over documents.
 //! - `auth`, `meeting`, `admin`, `presence`, `metrics`: identities and roles, the meeting
 //!   model, meeting creation and invites, live counts, Prometheus metrics.
 //!
@@ -26,6 +28,7 @@ pub mod metrics;
 pub mod presence;
 pub mod state;
 pub mod store;
+pub mod summary;
 pub mod sync;
 
 use std::future::Future;
