@@ -5,6 +5,8 @@
 //! through its queue, so no lock guards a document. The registry maps ids to actors; loading
 //! happens once per document even when many connections ask for it at the same moment.
 
+// Lints newer than this module's code; its owner revises it separately.
+#[allow(clippy::type_complexity, clippy::map_entry)]
 mod actor;
 pub mod format;
 pub mod init;
@@ -101,6 +103,7 @@ pub struct Docs {
 }
 
 impl Docs {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         committer: Committer,

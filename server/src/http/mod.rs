@@ -9,6 +9,7 @@ mod invites;
 mod meetings;
 mod openapi;
 mod session;
+mod summary;
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .merge(meetings::router())
         .merge(invites::router())
         .merge(session::router())
+        .merge(summary::router())
         .merge(openapi::router())
         .fallback_service(spa)
         .with_state(state)

@@ -160,11 +160,17 @@ pub fn outcome_report(outcome: &Value, meeting_title: &str, date: &str, version:
             int(&group, "number"),
             s(&group, "dimension")
         ),
-        subtitle: format!(
-            "{meeting_title} — moderator: {}; rapporteur: {}; {version}",
-            s(&group, "moderator"),
-            s(&group, "rapporteur")
-        ),
+        subtitle: {
+            let mut parts = vec![meeting_title.to_owned()];
+            for (role, key) in [("moderator", "moderator"), ("rapporteur", "rapporteur")] {
+                let name = s(&group, key);
+                if !name.trim().is_empty() {
+                    parts.push(format!("{role}: {name}"));
+                }
+            }
+            parts.push(version.to_owned());
+            parts.join(" — ")
+        },
         preamble: Vec::new(),
         sections,
         annex_title: "Annex: the bullets' records".into(),

@@ -71,7 +71,7 @@ fn flagged(item: &Value, key: &str, group: i64, bullet: &str, version: i64) -> b
     })
 }
 
-fn item_at<'a>(summary: &'a Value, pos: ItemPos) -> &'a Value {
+fn item_at(summary: &Value, pos: ItemPos) -> &Value {
     &arr(&arr(summary, "sections")[pos.section], "items")[pos.item]
 }
 
@@ -363,7 +363,7 @@ pub fn consolidate(
         |tx| {
             // Delete from the back so that earlier positions stay valid.
             let mut doomed: Vec<ItemPos> = positions.iter().map(|(p, _)| *p).collect();
-            doomed.sort_by(|a, b| (b.section, b.item).cmp(&(a.section, a.item)));
+            doomed.sort_by_key(|p| std::cmp::Reverse((p.section, p.item)));
             for pos in &doomed {
                 let items = items_obj(tx, pos.section)?;
                 tx.delete(&items, pos.item)?;

@@ -288,7 +288,7 @@ impl Replica {
                 "sync did not finish in time"
             );
             match peer.next().await {
-                Event::Message(m) => match {
+                Event::Message(m) => {
                     if std::env::var("IT_DEBUG").is_ok() {
                         eprintln!(
                             "recv {:?} heads={:?}",
@@ -296,18 +296,18 @@ impl Replica {
                             self.doc.get_heads()
                         );
                     }
-                    field_text(&m, "type")
-                } {
-                    Some("sync") if field_text(&m, "documentId") == Some(&self.doc_id) => {
-                        let Some(Value::Bytes(data)) = field(&m, "data") else {
-                            panic!()
-                        };
-                        self.receive(data);
-                        self.push(peer).await;
+                    match field_text(&m, "type") {
+                        Some("sync") if field_text(&m, "documentId") == Some(&self.doc_id) => {
+                            let Some(Value::Bytes(data)) = field(&m, "data") else {
+                                panic!()
+                            };
+                            self.receive(data);
+                            self.push(peer).await;
+                        }
+                        Some("error") => panic!("server error: {:?}", field_text(&m, "message")),
+                        _ => {}
                     }
-                    Some("error") => panic!("server error: {:?}", field_text(&m, "message")),
-                    _ => {}
-                },
+                }
                 Event::Closed => panic!("connection closed while syncing"),
             }
         }
