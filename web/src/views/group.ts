@@ -9,7 +9,7 @@ import { ApiError, submitGroup } from "../api"
 import type { App, View } from "../app"
 import { checkOutcome, indexViolations, wordCount } from "../format"
 import type { LiveDoc } from "../live"
-import { homePath } from "../router"
+import { homePath, summaryPath } from "../router"
 import {
   applySplices,
   diffText,
@@ -568,7 +568,7 @@ export class GroupView implements View {
 
   #readBullet(b: Bullet, si: number, bi: number): TemplateResult {
     const number = `${si + 1}.${bi + 1}`
-    return html`<li class="bullet bullet-read status-${b.status}" data-bullet-id=${b.id}>
+    return html`<li class="bullet bullet-read status-${b.status}" id=${`bullet-${b.id}`} data-bullet-id=${b.id}>
       <span class="bullet-num" aria-hidden="true">${number}</span>
       <div class="bullet-body">
         <p class="bullet-text" dir="auto" data-testid="bullet-text">${String(b.text ?? "")}</p>
@@ -576,10 +576,19 @@ export class GroupView implements View {
           ${b.status !== "proposed" ? html`<span class="status status-${b.status}">${b.status}</span>` : nothing}
           ${b.proposedBy?.length ? html`<span class="meta small">Proposed by <span dir="auto">${b.proposedBy.join(", ")}</span></span>` : nothing}
           ${(b.tags ?? []).map(t => html`<span class="tag">${t}</span>`)}
-          ${this.#peerMarks(b.id)}
+          ${this.#peerMarks(b.id)} ${this.#wentInto(b.id)}
         </div>
       </div>
     </li>`
+  }
+
+  /** "Where did it go": a link to the summary item that cites this bullet, if any. */
+  #wentInto(bulletId: string): TemplateResult | typeof nothing {
+    const at = this.app.meeting.itemCiting(this.n, bulletId)
+    if (!at) return nothing
+    return html`<a class="small went-into" data-testid="went-into" href=${`${summaryPath(this.app.meeting.slug)}#item-${at.itemId}`}
+      >In the chair's summary</a
+    >`
   }
 
   #chips(b: Bullet, field: "proposedBy" | "tags", label: string, list: string): TemplateResult {
@@ -627,7 +636,7 @@ export class GroupView implements View {
           placeholder="One proposal, in one paragraph"
           @input=${(e: Event) => this.#onInput(e, b.id)}
           @keydown=${(e: KeyboardEvent) => this.#onKeydown(e, b.id)}></textarea>
-        ${this.#peerMarks(b.id)}
+        ${this.#peerMarks(b.id)} ${this.#wentInto(b.id)}
         <div class="bullet-tools">
           ${this.#chips(b, "proposedBy", "Proposed by", "delegations")}
           ${this.#chips(b, "tags", "Tags", "tags")}
