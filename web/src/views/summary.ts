@@ -118,12 +118,13 @@ export class SummaryView implements View {
     const issued = doc.state === "issued"
     let n = 0
     const number = () => ++n
-    return html`<section class="page summary-page" aria-labelledby="summary-title">
+    return html`<section class="page wide summary-page" aria-labelledby="summary-title">
       <div class="page-head">
         <p class="eyebrow">Chair's summary · revision ${doc.revision ?? 1}</p>
         <div class="title-row">
           ${this.#editable
-            ? html`<input class="summary-title-input" aria-label="Title" .value=${live(doc.title ?? "")}
+            ? html`<h1 id="summary-title" class="visually-hidden">${doc.title}</h1>
+                <input class="summary-title-input" aria-label="Title" .value=${live(doc.title ?? "")}
                 @change=${(e: Event) => this.#setTitle((e.target as HTMLInputElement).value)} />`
             : html`<h1 id="summary-title" dir="auto">${doc.title}</h1>`}
           <span class="badge badge-${issued ? "locked" : "drafting"}" data-summary-state=${doc.state}
