@@ -249,33 +249,22 @@ export class Env {
 }
 
 /**
- * Resolves once the server has answered, on `client`'s connection, the first sync message for
- * `documentId` that the client sent at or after log position `mark` (any frame about that
- * document, or an `error`, counts as the answer). Used as a barrier: after it, the server has
- * processed (accepted or refused) the change that sync message carried.
+ * A barrier on one client's connection: loads another document over it and resolves once that
+ * document is ready. The server reads a connection's frames in order, so by then it has taken in
+ * (accepted or refused) every sync or ephemeral message the client sent before. `url` must be a
+ * document this client has not loaded yet.
  */
-export async function serverAnswered(client, documentId, mark, { timeout = 10_000 } = {}) {
-  const sentAt = await waitFor(
-    () => {
-      for (let i = mark; i < client.log.length; i++) {
-        const f = client.log[i]
-        if (f.dir === "out" && f.msg?.type === "sync" && f.msg.documentId === documentId) return i + 1
-      }
-      return 0
-    },
-    { timeout, what: `the client's sync message for ${documentId}` },
-  )
-  return waitFor(
-    () => {
-      for (let i = sentAt; i < client.log.length; i++) {
-        const f = client.log[i]
-        if (f.dir !== "in") continue
-        if (f.msg?.documentId === documentId || f.msg?.type === "error") return f.msg
-      }
-      return null
-    },
-    { timeout, what: `the server's answer about ${documentId}` },
-  )
+export async function roundTrip(client, url) {
+  const handle = await client.repo.find(url)
+  return handle
+}
+
+/** Sync messages `client` sent for `documentId` from log position `mark` on, decoded. */
+export function sentSyncMessages(client, documentId, mark = 0) {
+  return client.log
+    .slice(mark)
+    .filter(f => f.dir === "out" && f.msg?.documentId === documentId && (f.msg.type === "sync" || f.msg.type === "request"))
+    .map(f => A.decodeSyncMessage(f.msg.data))
 }
 
 /** Incoming `error` frames in a client's log. */
@@ -300,4 +289,61 @@ export function sameDoc(a, b) {
   const ha = [...A.getHeads(a)].sort().join()
   const hb = [...A.getHeads(b)].sort().join()
   return ha === hb && JSON.stringify(a) === JSON.stringify(b)
+}
+
+/**
+ * A hand-driven peer on a raw socket, for what the stock client never does: it joins, loads
+ * documents with the plain Automerge sync protocol, and can push a change to the server
+ * unsolicited (a sync message carrying the change, whatever the server's sync state asked for).
+ */
+export async function rawPeer(env, token) {
+  const raw = await env.rawSocket(token)
+  raw.send({ type: "join", senderId: raw.senderId, peerMetadata: { isEphemeral: true }, supportedProtocolVersions: ["1"] })
+  const peer = await waitFor(() => raw.received.find(m => m.type === "peer"), { what: "peer message on the raw socket" })
+  const serverId = peer.senderId
+  const docs = new Map() // documentId -> { doc, state }
+  const handled = new Set()
+  const pump = () => {
+    for (const m of raw.received) {
+      if (handled.has(m) || m.type !== "sync" || !docs.has(m.documentId)) continue
+      handled.add(m)
+      const entry = docs.get(m.documentId)
+      ;[entry.doc, entry.state] = A.receiveSyncMessage(entry.doc, entry.state, m.data)
+      const [state, out] = A.generateSyncMessage(entry.doc, entry.state)
+      entry.state = state
+      if (out && out.length > 0) raw.send({ type: "sync", senderId: raw.senderId, targetId: serverId, documentId: m.documentId, data: out })
+    }
+  }
+  raw.ws.on("message", () => setImmediate(pump))
+  return {
+    raw,
+    serverId,
+    errors: () => raw.received.filter(m => m.type === "error"),
+    doc: documentId => docs.get(documentId)?.doc,
+    /** Loads a document; resolves once `ready(doc)` holds. */
+    async load(documentId, ready = doc => A.getHeads(doc).length > 0) {
+      const entry = { doc: A.init(), state: A.initSyncState() }
+      docs.set(documentId, entry)
+      const [state, out] = A.generateSyncMessage(entry.doc, entry.state)
+      entry.state = state
+      raw.send({ type: "request", senderId: raw.senderId, targetId: serverId, documentId, data: out })
+      await waitFor(() => ready(docs.get(documentId).doc), { what: `raw peer to load ${documentId}` })
+      return docs.get(documentId).doc
+    },
+    /** Makes a local change and sends it to the server in a sync message; returns the new heads. */
+    push(documentId, fn) {
+      const entry = docs.get(documentId)
+      const before = A.getHeads(entry.doc)
+      entry.doc = A.change(entry.doc, fn)
+      const change = A.getLastLocalChange(entry.doc)
+      const data = A.encodeSyncMessage({
+        heads: A.getHeads(entry.doc),
+        need: [],
+        have: [{ lastSync: before, bloom: new Uint8Array(0) }],
+        changes: [change],
+      })
+      raw.send({ type: "sync", senderId: raw.senderId, targetId: serverId, documentId, data })
+      return A.getHeads(entry.doc)
+    },
+  }
 }

@@ -1,12 +1,14 @@
 // Read-only enforcement at the sync protocol (DESIGN §3; docs/schema.md "Enforcement" step 1): a
 // delegate may change its local copy of a group outcome, but the server never applies, stores or
 // relays that change. Rapporteurs never receive it (checked after a later rapporteur edit has made
-// the round trip to the delegate), the delegate is told with an `error`, and after a restart a
-// fresh client does not see it either.
+// the round trip to the delegate), and after a restart a fresh client does not see it either.
+// The stock client only offers changes the server's sync state asks for, so a second test pushes
+// the change unsolicited from a hand-driven peer: refused, the delegate told with an `error`
+// naming the document, nothing relayed or stored.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import {
-  Env, A, addBullet, findBullet, documentIdOf, serverAnswered, errorsIn, waitFor,
+  Env, A, addBullet, newBullet, rawPeer, findBullet, documentIdOf, sentSyncMessages, roundTrip, errorsIn, waitFor,
 } from "../lib/clients.mjs"
 
 test("a delegate's local change never reaches anyone, nor survives a restart", async t => {
@@ -48,8 +50,9 @@ test("a delegate's local change never reaches anyone, nor survives a restart", a
   const forbiddenHeads = A.getHeads(hd.doc())
   assert.ok(findBullet(hd.doc(), forbiddenId), "the change exists in the delegate's own copy")
 
-  // Barrier 1: the server has processed the delegate's sync message.
-  await serverAnswered(cd, docId, mark)
+  // Barrier 1: the client sent its sync message, then a round trip on the same connection.
+  await waitFor(() => sentSyncMessages(cd, docId, mark).length > 0, { what: "the client to send its change" })
+  await roundTrip(cd, urls.summary)
   // Barrier 2: a later rapporteur edit makes it to the delegate (so anything the server relayed
   // before it has arrived everywhere).
   const later = addBullet(h2, r2.id, "Promote fair and ethical recruitment")
@@ -67,8 +70,7 @@ test("a delegate's local change never reaches anyone, nor survives a restart", a
 
   // After a graceful restart, a fresh client gets the stored document: the rapporteurs' edits, not
   // the delegate's.
-  const delegateErrors = errorsIn(cd)
-  const rapporteurErrors = [...errorsIn(c1), ...errorsIn(c2)]
+  assert.deepEqual([...errorsIn(c1), ...errorsIn(c2)], [], "the rapporteurs were sent no error")
   await env.restart()
   const fresh = await env.connect(await env.person("observer"))
   const hf = await fresh.find(urls.group[1])
@@ -78,11 +80,51 @@ test("a delegate's local change never reaches anyone, nor survives a restart", a
   assert.equal(findBullet(hf.doc(), existing).text, "Ensure access to basic services for all migrants")
   assert.equal(A.hasHeads(hf.doc(), forbiddenHeads), false, "the delegate's change was not stored")
 
-  // The delegate was told (docs/schema.md: "sends the peer an error message naming the
-  // document"); it had been answered before the barrier, so the error, if sent, is in its log.
+})
+
+test("a change a delegate pushes unsolicited is refused with an error, never relayed or stored", async t => {
+  const env = await Env.start(t)
+  const r1 = await env.person("rapporteur", { group: 1 })
+  const r2 = await env.person("rapporteur", { group: 1 })
+  const delegate = await env.person("delegate")
+  const urls = await env.urls(r1.token)
+  const docId = documentIdOf(urls.group[1])
+
+  const c1 = await env.connect(r1)
+  const c2 = await env.connect(r2)
+  const h1 = await c1.find(urls.group[1])
+  const h2 = await c2.find(urls.group[1])
+  const existing = addBullet(h1, r1.id, "Ensure access to basic services for all migrants")
+  await waitFor(() => findBullet(h2.doc(), existing), { what: "rapporteur 2 to see the first bullet" })
+
+  const peer = await rawPeer(env, delegate.token)
+  await peer.load(docId, doc => findBullet(doc, existing))
+  const pushed = newBullet(delegate.id, "PUSHED by a delegate over the wire")
+  const forbiddenHeads = peer.push(docId, d => {
+    d.sections[0].bullets.push(pushed)
+  })
+
+  // The server refuses it and says so, naming the document.
+  const error = await waitFor(() => peer.errors()[0], { what: "an error message to the delegate" })
   assert.ok(
-    delegateErrors.some(e => e.documentId === docId || String(e.message ?? "").includes(docId)),
-    `an error naming the document reached the delegate; got ${JSON.stringify(delegateErrors)}`,
+    error.documentId === docId || String(error.message ?? "").includes(docId),
+    `the error names the document: ${JSON.stringify(error)}`,
   )
-  assert.deepEqual(rapporteurErrors, [], "the rapporteurs were sent no error")
+
+  // Barrier: a later rapporteur edit reaches the other rapporteur and the delegate's raw peer.
+  const later = addBullet(h1, r1.id, "Promote fair and ethical recruitment")
+  await waitFor(() => findBullet(h2.doc(), later), { what: "rapporteur 2 to see the later edit" })
+  await waitFor(() => findBullet(peer.doc(docId), later), { what: "the raw peer to see the later edit" })
+  for (const [name, h] of [["rapporteur 1", h1], ["rapporteur 2", h2]]) {
+    assert.equal(findBullet(h.doc(), pushed.id.toString()), undefined, `${name} must not get the pushed bullet`)
+    assert.equal(A.hasHeads(h.doc(), forbiddenHeads), false, `${name} must not have the pushed change`)
+  }
+  assert.deepEqual([...errorsIn(c1), ...errorsIn(c2)], [], "the rapporteurs were sent no error")
+
+  await env.restart()
+  const fresh = await env.connect(await env.person("observer"))
+  const hf = await fresh.find(urls.group[1])
+  assert.ok(findBullet(hf.doc(), later), "the rapporteurs' edits were stored")
+  assert.equal(findBullet(hf.doc(), pushed.id.toString()), undefined, "the pushed bullet was not stored")
+  assert.equal(A.hasHeads(hf.doc(), forbiddenHeads), false, "the pushed change was not stored")
 })

@@ -8,7 +8,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import {
-  Env, A, api, addBullet, findBullet, indexGroup, documentIdOf, serverAnswered, words, waitFor, DEMO_SLUG,
+  Env, A, api, addBullet, findBullet, indexGroup, documentIdOf, sentSyncMessages, roundTrip, words, waitFor, DEMO_SLUG,
 } from "../lib/clients.mjs"
 
 const submitPath = n => `/api/meetings/${DEMO_SLUG}/groups/${n}/submit`
@@ -96,7 +96,9 @@ test("submit, format violations and override, lock", async t => {
   const mark = cr.log.length
   const late = addBullet(hr, rapporteur.id, "LATE bullet after the lock")
   const lateHeads = A.getHeads(hr.doc())
-  await serverAnswered(cr, documentIdOf(urls.group[1]), mark)
+  // Barrier: the client sent its sync message, then a round trip on the same connection.
+  await waitFor(() => sentSyncMessages(cr, documentIdOf(urls.group[1]), mark).length > 0, { what: "the client to send its change" })
+  await roundTrip(cr, urls.summary)
   const fresh = await env.connect(await env.person("observer"))
   const hf = await fresh.find(urls.group[1])
   assert.ok(findBullet(hf.doc(), long), "the fresh client has the document as of the lock")
