@@ -635,7 +635,13 @@ fn download(
         ),
         _ => return Err(Error::BadRequest("format is docx, md, html or json".into())),
     };
-    let disposition = format!("attachment; filename=\"{name}.{ext}\"");
+    // Printable HTML opens in the browser (to read or print); the other formats download.
+    let kind = if ext == "html" {
+        "inline"
+    } else {
+        "attachment"
+    };
+    let disposition = format!("{kind}; filename=\"{name}.{ext}\"");
     Ok((
         [
             (header::CONTENT_TYPE, ctype.to_owned()),

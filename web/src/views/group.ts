@@ -5,7 +5,7 @@ import * as A from "@automerge/automerge"
 import type { ImmutableString } from "@automerge/automerge"
 import { html, nothing, type TemplateResult } from "lit-html"
 import { repeat } from "lit-html/directives/repeat.js"
-import { ApiError, submitGroup } from "../api"
+import { ApiError, groupExportUrl, submitGroup } from "../api"
 import type { App, View } from "../app"
 import { checkOutcome, indexViolations, wordCount } from "../format"
 import type { LiveDoc } from "../live"
@@ -499,6 +499,7 @@ export class GroupView implements View {
         <aside class="group-side" aria-label="Status">
           ${this.#presencePanel(doc, entry.docUrl)}
           ${mayEditRole ? this.#submitPanel(live, violations, doc) : this.#submissionsList()}
+          ${this.#exportsPanel()}
         </aside>
       </div>
     </div>`
@@ -773,6 +774,23 @@ export class GroupView implements View {
             </div>`
           : nothing}
       ${this.#submissionsList()}
+    </section>`
+  }
+
+  /** Downloads of this outcome: the working draft and each submitted version. */
+  #exportsPanel(): TemplateResult {
+    const slug = this.app.meeting.slug
+    const versions = (this.app.meeting.group(this.n)?.submissions ?? []).map(s => s.version)
+    const link = (format: string, label: string, version?: number) =>
+      format === "html"
+        ? html`<a href=${groupExportUrl(slug, this.n, format) + (version ? `&version=v${version}` : "")} target="_blank"
+            rel="noopener">${label}</a>`
+        : html`<a href=${groupExportUrl(slug, this.n, format) + (version ? `&version=v${version}` : "")} download>${label}</a>`
+    return html`<section class="card side-card" aria-labelledby="export-title" data-testid="group-exports">
+      <h2 id="export-title">Download</h2>
+      <p class="small">Working draft: ${link("docx", "DOCX")} · ${link("md", "Markdown")} · ${link("html", "HTML")} ·
+        ${link("json", "JSON")}</p>
+      ${versions.map(v => html`<p class="small">Version ${v}: ${link("html", "view", v)} · ${link("docx", "DOCX", v)} · ${link("json", "JSON", v)}</p>`)}
     </section>`
   }
 

@@ -347,7 +347,9 @@ export class SummaryView implements View {
       <ul class="exports">
         ${EXPORTS.map(
           ([f, label]) =>
-            html`<li><a href=${summaryExportUrl(slug, f)} download data-export=${f}>${label}</a></li>`,
+            f === "html"
+              ? html`<li><a href=${summaryExportUrl(slug, f)} target="_blank" rel="noopener" data-export=${f}>${label}</a></li>`
+              : html`<li><a href=${summaryExportUrl(slug, f)} download data-export=${f}>${label}</a></li>`,
         )}
       </ul>
       <p class="small meta">Group outcomes:
