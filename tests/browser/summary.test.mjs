@@ -146,6 +146,16 @@ describe("the chair's summary", () => {
     await until(page, n => document.querySelectorAll("[data-item-id]").length === n, left)
     assert.equal(await itemCount(server, writer), left)
     await page.getByText(`Sources (${size})`).first().waitFor()
+    // Every source bullet answers "where did it go": group 2's twin links to the merged item.
+    const mergedId = await page.evaluate(n => {
+      const li = [...document.querySelectorAll("[data-item-id]")].find(el => el.textContent.includes(`Sources (${n})`))
+      return li?.getAttribute("data-item-id")
+    }, size)
+    await switzerland.page.goto(`${server.url}/m/${SLUG}/groups/2`)
+    const link = switzerland.page.locator(`[data-testid="went-into"][href$="#item-${mergedId}"]`)
+    await link.first().waitFor()
+    await link.first().click()
+    await switzerland.page.locator(`#item-${mergedId}`).waitFor()
     await screenshot(delegate.page, "summary-phone")
   })
 
