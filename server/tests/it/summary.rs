@@ -292,6 +292,23 @@ async fn merge_remerge_consolidate_sign_off_and_export() {
         assert_eq!(st, 200, "{body}");
     }
 
+    // A delegate follows the summary but may not write it, over sync either.
+    let mut pd = Peer::join(&server.ws_url(&delegate)).await;
+    let mut sd = Replica::fetch(&mut pd, &summary_doc).await;
+    splice_preamble(&mut sd.doc, "A delegate writes.");
+    // The server never asks a read-only peer for changes: push it unasked.
+    let change = sd.doc.get_changes(&[]).pop().unwrap();
+    let push = automerge::sync::Message {
+        heads: sd.doc.get_heads(),
+        need: vec![],
+        have: vec![],
+        changes: automerge::sync::ChunkList::from(vec![change.raw_bytes().to_vec()]),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    };
+    pd.send_sync(&summary_doc, "sync", push.encode()).await;
+    assert!(pd.expect_error().await.contains("only read"));
+
     // Only co-facilitators merge.
     assert_eq!(
         api(addr, "POST", &p("/summary/merge"), &delegate, None)

@@ -391,6 +391,11 @@ export class SummaryView implements View {
             </button>`,
           )}
       </div>
+      ${(doc.revisions ?? []).map(
+        r => html`<p class="small">Revision ${r.revision} as issued:
+          <a href=${`${summaryExportUrl(slug, "html")}&version=r${r.revision}`} target="_blank" rel="noopener">view</a> ·
+          <a href=${`${summaryExportUrl(slug, "docx")}&version=r${r.revision}`} download>DOCX</a></p>`,
+      )}
       ${d
         ? html`<div class="diff" data-testid="diff">
             <h3 class="small">${d.title}</h3>
