@@ -116,6 +116,23 @@ describe("the chair's summary", () => {
     await first.getByTestId("sources").getByText("Group 1").waitFor()
   })
 
+  it("two co-facilitators type in one item at once and both keep their words", async () => {
+    const sel = '[data-section="group-3"] textarea[data-item]'
+    const a = mexico.page.locator(sel).first()
+    const b = switzerland.page.locator(sel).first()
+    const original = await a.inputValue()
+    await a.click()
+    await a.press("End")
+    await b.click()
+    await b.press("Home")
+    await Promise.all([a.pressSequentially(" (as amended)"), b.pressSequentially("Welcome: ")])
+    const want = `Welcome: ${original} (as amended)`
+    for (const p of [mexico.page, switzerland.page]) {
+      await until(p, ([s, w]) => document.querySelector(s)?.value === w, [sel, want])
+    }
+    await until(delegate.page, w => document.body.textContent.includes(w), want)
+  })
+
   it("flags an item whose source changed and takes the source's text in one action", async () => {
     const NEW = "Ensure access to basic services for all migrants, regardless of status, including justice."
     await changeGroup(server, writer, 1, doc => {

@@ -5,7 +5,6 @@
 // change each); text, order and new items are direct edits of the document over sync.
 import * as A from "@automerge/automerge"
 import { html, nothing, type TemplateResult } from "lit-html"
-import { live } from "lit-html/directives/live.js"
 import {
   ApiError,
   approveSummary,
@@ -26,7 +25,7 @@ import type { App, View } from "../app"
 import type { LiveDoc } from "../live"
 import { scalar } from "../plain"
 import { groupPath } from "../router"
-import { diffText } from "../textdiff"
+import { applySplices, diffText, splicesFromPatches, transformSelection, type Splice, type TextPatch } from "../textdiff"
 import type { Cluster, Diff, Signoff, SummaryDoc, SummaryItem } from "../types"
 import { loading } from "./common"
 
@@ -46,6 +45,12 @@ export class SummaryView implements View {
   #open = new Set<string>()
   #diff: { title: string; diff: Diff; names: Record<string, string> } | null = null
   #unsubscribe: (() => void) | null = null
+  /**
+   * What each textarea shows, by item id (or "preamble"). Textareas are not bound to the render:
+   * remote changes are written into them at once, through their patches, keeping the caret where
+   * the person left it (as in the group editor); an input event diffs against what is shown.
+   */
+  #shown = new Map<string, string>()
 
   constructor(private readonly app: App) {
     this.#refresh()
@@ -56,7 +61,10 @@ export class SummaryView implements View {
     if (doc && !this.#unsubscribe) {
       // Sign-off status and clusters are computed by the server from the document: ask again
       // shortly after it changes.
-      this.#unsubscribe = doc.changed.on(() => this.#scheduleRefresh())
+      this.#unsubscribe = doc.changed.on(info => {
+        if (!info.local) this.#syncTextareas(info.patches)
+        this.#scheduleRefresh()
+      })
     }
     return doc
   }
@@ -67,6 +75,49 @@ export class SummaryView implements View {
 
   get #editable(): boolean {
     return this.#cofac && this.#doc?.view?.state !== "issued"
+  }
+
+  afterRender(): void {
+    this.#syncTextareas(null)
+  }
+
+  /** Where the text of `key` is in the document now. */
+  #pathOf(doc: SummaryDoc, key: string): { path: (string | number)[]; text: string } | null {
+    if (key === "preamble") return { path: ["preamble"], text: String(doc.preamble ?? "") }
+    for (const [si, s] of (doc.sections ?? []).entries()) {
+      const ii = (s.items ?? []).findIndex(i => i.id === key)
+      if (ii >= 0) return { path: ["sections", si, "items", ii, "text"], text: String(s.items[ii]?.text ?? "") }
+    }
+    return null
+  }
+
+  /** Writes the document's text into every textarea that shows something else. */
+  #syncTextareas(patches: TextPatch[] | null): void {
+    const doc = this.#doc?.view
+    if (!doc) return
+    for (const ta of document.querySelectorAll<HTMLTextAreaElement>("textarea[data-text]")) {
+      const key = ta.dataset.text!
+      const at = this.#pathOf(doc, key)
+      if (!at) continue
+      const current = ta.value
+      if (current === at.text) {
+        this.#shown.set(key, at.text)
+        continue
+      }
+      let splices: Splice[] | null = patches ? splicesFromPatches(patches, at.path) : null
+      if (!splices || applySplices(current, splices) !== at.text) {
+        const d = diffText(current, at.text)
+        splices = d ? [d] : []
+      }
+      const focused = document.activeElement === ta
+      const sel = { start: ta.selectionStart, end: ta.selectionEnd, direction: ta.selectionDirection }
+      ta.value = at.text
+      this.#shown.set(key, at.text)
+      if (focused) {
+        const s = transformSelection(sel, splices)
+        ta.setSelectionRange(s.start, s.end, s.direction)
+      }
+    }
   }
 
   dispose(): void {
@@ -124,7 +175,7 @@ export class SummaryView implements View {
         <div class="title-row">
           ${this.#editable
             ? html`<h1 id="summary-title" class="visually-hidden">${doc.title}</h1>
-                <input class="summary-title-input" aria-label="Title" .value=${live(doc.title ?? "")}
+                <input class="summary-title-input" aria-label="Title" .value=${doc.title ?? ""}
                 @change=${(e: Event) => this.#setTitle((e.target as HTMLInputElement).value)} />`
             : html`<h1 id="summary-title" dir="auto">${doc.title}</h1>`}
           <span class="badge badge-${issued ? "locked" : "drafting"}" data-summary-state=${doc.state}
@@ -144,8 +195,8 @@ export class SummaryView implements View {
         <div class="summary-main">
           <h2 class="section-title">Preamble</h2>
           ${this.#editable
-            ? html`<textarea class="summary-preamble" aria-label="Preamble" rows="3" .value=${live(String(doc.preamble ?? ""))}
-                @input=${(e: Event) => this.#editText(e, ["preamble"], String(doc.preamble ?? ""))}></textarea>`
+            ? html`<textarea class="summary-preamble" aria-label="Preamble" rows="3" data-text="preamble"
+                @input=${(e: Event) => this.#editText(e, "preamble")}></textarea>`
             : html`<p class="summary-para" dir="auto">${String(doc.preamble ?? "")}</p>`}
           ${(doc.sections ?? []).map((s, si) => this.#section(doc, si, s.title, s.items ?? [], number))}
         </div>
@@ -188,8 +239,7 @@ export class SummaryView implements View {
       <div class="bullet-body">
         ${this.#editable
           ? html`<textarea class="bullet-input" rows="2" aria-label=${`Paragraph ${n}`} data-item=${item.id}
-              .value=${live(String(item.text ?? ""))}
-              @input=${(e: Event) => this.#editText(e, ["sections", si, "items", ii, "text"], String(item.text ?? ""))}></textarea>`
+              data-text=${item.id} @input=${(e: Event) => this.#editText(e, item.id)}></textarea>`
           : html`<p class="bullet-text summary-para" dir="auto">${String(item.text ?? "")}</p>`}
         ${stale.map(
           st => html`<div class="stale" data-testid="stale" role="group" aria-label="Source changed">
@@ -420,9 +470,14 @@ export class SummaryView implements View {
 
   // ---- direct edits over sync ---------------------------------------------------------------------
 
-  #editText(e: Event, path: A.Prop[], before: string): void {
+  #editText(e: Event, key: string): void {
     const ta = e.target as HTMLTextAreaElement
-    const splice = diffText(before, ta.value, ta.selectionEnd)
+    const view = this.#doc?.view
+    const at = view ? this.#pathOf(view, key) : null
+    if (!at) return
+    const splice = diffText(this.#shown.get(key) ?? at.text, ta.value, ta.selectionEnd)
+    this.#shown.set(key, ta.value)
+    const path = at.path
     if (!splice) return
     this.#doc?.change(d => {
       A.splice(d, path, splice.index, splice.deleteCount, splice.insert)
