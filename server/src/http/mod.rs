@@ -10,6 +10,7 @@ mod meetings;
 mod openapi;
 mod session;
 mod summary;
+mod versions;
 
 use std::sync::Arc;
 
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(invites::router())
         .merge(session::router())
         .merge(summary::router())
+        .merge(versions::router())
         .merge(openapi::router())
         .fallback_service(spa)
         .with_state(state)
