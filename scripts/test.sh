@@ -4,7 +4,8 @@
 # app in headless Chromium against the real server binary.
 #
 # Needs: PostgreSQL answering on 127.0.0.1:5432 (DATABASE_URL_PG overrides), Chromium at
-# /usr/bin/chromium. `.ci/run` makes sure of both.
+# /usr/bin/chromium, and LibreOffice (`soffice`, to read the DOCX exports back). `.ci/run`
+# makes sure of all three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # `npm install` rather than `npm ci`: npm 11 refuses `ci` when the lock file leaves out other

@@ -13,6 +13,8 @@
 //!   one database), and the group committer that batches concurrent writes into one
 //!   transaction.
 //! - `cluster`: with PostgreSQL, what nodes tell each other over `LISTEN/NOTIFY`.
+//! - `summary`: the chair's summary — merge with provenance, re-merge, consolidation,
+//!   sign-off, history and exports, as pure functions over documents.
 //! - `auth`, `meeting`, `admin`, `presence`, `metrics`: identities and roles, the meeting
 //!   model, meeting creation and invites, live counts, Prometheus metrics.
 //!
@@ -29,6 +31,7 @@ pub mod metrics;
 pub mod presence;
 pub mod state;
 pub mod store;
+pub mod summary;
 pub mod sync;
 
 use std::future::Future;

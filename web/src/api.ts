@@ -1,6 +1,6 @@
 // REST client for docs/api.md. Same origin; the session cookie authenticates. Keeps the last
 // identity and meeting answers in localStorage so a page opened offline can still start.
-import type { Invite, MeetingDetails, Person, Role, Submission, Violation } from "./types"
+import type { Cluster, Diff, Invite, MeetingDetails, Person, Role, Signoff, Submission, Violation } from "./types"
 
 export class ApiError extends Error {
   constructor(
@@ -117,3 +117,39 @@ export const createInvite = (slug: string, body: { role: Role; group?: number; n
   call<Invite>("POST", `/api/meetings/${encodeURIComponent(slug)}/invites`, body)
 
 export const revokeInvite = (id: string) => call<void>("DELETE", `/api/invites/${encodeURIComponent(id)}`)
+
+// ---- the chair's summary (docs/api.md, "Chair's summary") ----------------------------------------
+
+const summaryPath = (slug: string) => `/api/meetings/${encodeURIComponent(slug)}/summary`
+
+export interface MergeReport {
+  added: number
+  refreshed: number
+  stale: number
+  removedAtSource: number
+}
+
+export const fetchSignoff = async (slug: string): Promise<Signoff> =>
+  (await call<{ signoff: Signoff }>("GET", summaryPath(slug))).signoff
+export const mergeSummary = (slug: string) => call<MergeReport>("POST", `${summaryPath(slug)}/merge`)
+export const resolveItem = (slug: string, itemId: string, action: "take-source" | "keep-mine") =>
+  call<void>("POST", `${summaryPath(slug)}/items/${encodeURIComponent(itemId)}/resolve`, { action })
+export const updateUnedited = (slug: string) =>
+  call<{ updated: number }>("POST", `${summaryPath(slug)}/update-unedited`)
+export const fetchClusters = (slug: string) => call<Cluster[]>("GET", `${summaryPath(slug)}/clusters`)
+export const mergeCluster = (slug: string, id: string, text?: string) =>
+  call<{ itemId: string }>("POST", `${summaryPath(slug)}/clusters/${encodeURIComponent(id)}/merge`, { text })
+export const dismissCluster = (slug: string, id: string) =>
+  call<void>("POST", `${summaryPath(slug)}/clusters/${encodeURIComponent(id)}/dismiss`)
+export const approveSummary = (slug: string) => call<Signoff>("POST", `${summaryPath(slug)}/approve`)
+export const newRevision = (slug: string) =>
+  call<{ revision: number; state: string }>("POST", `${summaryPath(slug)}/revisions`)
+export const summaryDiff = (slug: string, from: string) =>
+  call<{ diff: Diff; names: Record<string, string> }>("GET", `${summaryPath(slug)}/diff?from=${encodeURIComponent(from)}`)
+export const groupDiff = (slug: string, n: number, from: string, to = "current") =>
+  call<{ diff: Diff; names: Record<string, string> }>(
+    "GET",
+    `${groupPath(slug, n)}/diff?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`,
+  )
+export const summaryExportUrl = (slug: string, format: string) => `${summaryPath(slug)}/export?format=${format}`
+export const groupExportUrl = (slug: string, n: number, format: string) => `${groupPath(slug, n)}/export?format=${format}`

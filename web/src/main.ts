@@ -5,12 +5,13 @@ import { fetchMe, logout } from "./api"
 import type { App, View } from "./app"
 import { Live, syncUrl, type ConnectionState } from "./live"
 import { MeetingContext } from "./meeting"
-import { dashboardPath, groupPath, homePath, parseRoute, type Route } from "./router"
+import { dashboardPath, groupPath, homePath, parseRoute, summaryPath, type Route } from "./router"
 import type { Person } from "./types"
 import { roleName } from "./views/common"
 import { DashboardView } from "./views/dashboard"
 import { GroupView } from "./views/group"
 import { HomeView } from "./views/home"
+import { SummaryView } from "./views/summary"
 import { inviteNeeded, notFound } from "./views/identity"
 import "./styles.css"
 
@@ -118,6 +119,9 @@ class Shell {
       case "dashboard":
         this.#view = new DashboardView(this.#app)
         break
+      case "summary":
+        this.#view = new SummaryView(this.#app)
+        break
       default:
         break
     }
@@ -134,6 +138,7 @@ class Shell {
     const me = this.me
     const nav: [string, string][] = [[homePath(slug), "Meeting"]]
     if (me.role === "co-facilitator" || me.role === "secretariat") nav.push([dashboardPath(slug), "Dashboard"])
+    nav.push([summaryPath(slug), "Summary"])
     if ((me.role === "rapporteur" || me.role === "moderator") && me.group) {
       nav.push([groupPath(slug, me.group), `Group ${me.group}`])
     }

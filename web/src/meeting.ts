@@ -2,7 +2,7 @@
 // presence table the server sends beside it, and the live group documents, opened on demand.
 import type { LiveDoc, Live } from "./live"
 import { fetchMeeting } from "./api"
-import type { GroupDoc, GroupEntry, IndexDoc, MeetingDetails, PresenceTable } from "./types"
+import type { GroupDoc, GroupEntry, IndexDoc, MeetingDetails, PresenceTable, SummaryDoc } from "./types"
 
 export class MeetingContext {
   details: MeetingDetails | null = null
@@ -10,6 +10,7 @@ export class MeetingContext {
   presence: PresenceTable = {}
   error: string | null = null
   #groupDocs = new Map<number, LiveDoc<GroupDoc>>()
+  #summaryDoc: LiveDoc<SummaryDoc> | null = null
 
   constructor(
     readonly slug: string,
@@ -63,6 +64,28 @@ export class MeetingContext {
     doc.changed.on(() => this.onUpdate())
     this.#groupDocs.set(n, doc)
     return doc
+  }
+
+  /** The live chair's summary, once its URL is known. */
+  summaryDoc(): LiveDoc<SummaryDoc> | null {
+    if (this.#summaryDoc) return this.#summaryDoc
+    const url = this.indexDoc?.summary?.docUrl ?? this.details?.summaryDocUrl
+    if (!url) return null
+    this.#summaryDoc = this.live.doc<SummaryDoc>(url)
+    this.#summaryDoc.changed.on(() => this.onUpdate())
+    return this.#summaryDoc
+  }
+
+  /** The summary item that cites bullet `bulletId` of group `group`, if any: "where did it go". */
+  itemCiting(group: number, bulletId: string): { sectionId: string; itemId: string } | null {
+    for (const s of this.summaryDoc()?.view?.sections ?? []) {
+      for (const item of s.items ?? []) {
+        if ((item.sources ?? []).some(src => src.group === group && src.bulletId === bulletId)) {
+          return { sectionId: s.id, itemId: item.id }
+        }
+      }
+    }
+    return null
   }
 
   /** Presence counts of a document URL. */

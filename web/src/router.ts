@@ -4,6 +4,7 @@ export type Route =
   | { page: "home"; slug: string }
   | { page: "group"; slug: string; group: number }
   | { page: "dashboard"; slug: string }
+  | { page: "summary"; slug: string }
   | { page: "not-found"; path: string }
 
 export function parseRoute(pathname: string): Route {
@@ -13,6 +14,7 @@ export function parseRoute(pathname: string): Route {
     const slug = parts[1]
     if (parts.length === 2) return { page: "home", slug }
     if (parts.length === 3 && parts[2] === "dashboard") return { page: "dashboard", slug }
+    if (parts.length === 3 && parts[2] === "summary") return { page: "summary", slug }
     if (parts.length === 4 && parts[2] === "groups" && /^[1-9]\d*$/.test(parts[3] ?? "")) {
       return { page: "group", slug, group: Number(parts[3]) }
     }
@@ -23,3 +25,4 @@ export function parseRoute(pathname: string): Route {
 export const homePath = (slug: string) => `/m/${encodeURIComponent(slug)}`
 export const groupPath = (slug: string, n: number) => `${homePath(slug)}/groups/${n}`
 export const dashboardPath = (slug: string) => `${homePath(slug)}/dashboard`
+export const summaryPath = (slug: string) => `${homePath(slug)}/summary`

@@ -194,3 +194,78 @@ export function canEditGroup(person: Person | null, group: number): boolean {
 export const isCoFacilitator = (person: Person | null): boolean => person?.role === "co-facilitator"
 export const mayManageInvites = (person: Person | null): boolean =>
   person?.role === "co-facilitator" || person?.role === "secretariat"
+
+/** A source bullet cited by a summary item (docs/schema.md, chair's summary). */
+export interface SummarySource {
+  group: number
+  bulletId: string
+  version: number
+  text?: string
+  tags?: string[]
+}
+
+export interface StaleFlag {
+  group: number
+  bulletId: string
+  version: number
+  oldText: string
+  newText: string
+}
+
+export interface SummaryItem {
+  id: string
+  text: string
+  sources: SummarySource[]
+  mergedText?: string
+  stale?: StaleFlag[]
+  removedAtSource?: { group: number; bulletId: string; version: number }[]
+  consolidatedFrom?: { itemId: string; text: string }[]
+}
+
+export interface SummarySection {
+  id: string
+  title: string
+  items: SummaryItem[]
+}
+
+export interface SummaryDoc {
+  schema: "rapporteur.chair-summary"
+  schemaVersion: number
+  meeting: string
+  title: string
+  preamble: string
+  state: "drafting" | "issued"
+  revision?: number
+  sections: SummarySection[]
+  approvals?: { person: string; name: string; at: number; contentHash: string; revision: number }[]
+  revisions?: { revision: number; issuedAt: number; heads: string[]; contentHash: string }[]
+  dismissedClusters?: string[]
+}
+
+export interface Signoff {
+  state: "drafting" | "issued"
+  revision: number
+  approvedBy: { person: string; name: string }[]
+  waitingFor: { person: string; name: string }[]
+}
+
+export interface ClusterMember {
+  itemId: string
+  sectionId: string
+  text: string
+  groups: number[]
+  sources: SummarySource[]
+}
+
+export interface Cluster {
+  id: string
+  score: number
+  items: ClusterMember[]
+}
+
+export interface Diff {
+  added: { id: string; sectionId: string; text: string; by: string[] }[]
+  removed: { id: string; sectionId: string; text: string; by: string[] }[]
+  changed: { id: string; sectionId: string; oldText: string; newText: string; by: string[] }[]
+  authors: string[]
+}

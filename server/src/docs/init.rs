@@ -251,3 +251,14 @@ pub fn set_outcome_group(doc: &mut Automerge, group: &Group) -> Result<(), Autom
         .map_err(|f| f.error)?;
     Ok(())
 }
+
+/// Index edit: the summary's state (`drafting` or `issued`).
+pub fn set_index_summary_state(doc: &mut Automerge, state: &str) -> Result<(), AutomergeError> {
+    let s = child(doc, &ROOT, "summary").ok_or(AutomergeError::InvalidObjId("summary".into()))?;
+    doc.transact::<_, _, AutomergeError>(|tx| {
+        tx.put(&s, "state", state)?;
+        Ok(())
+    })
+    .map_err(|f| f.error)?;
+    Ok(())
+}

@@ -379,21 +379,80 @@ pub fn validate_summary(after: &Automerge) -> Result<(), Refusal> {
         }
         for item in items {
             let i = as_map(item, "item")?;
-            only_keys(i, &["id", "text", "sources"], "item")?;
+            only_keys(
+                i,
+                &[
+                    "id",
+                    "text",
+                    "sources",
+                    "mergedText",
+                    "stale",
+                    "removedAtSource",
+                    "consolidatedFrom",
+                ],
+                "item",
+            )?;
             let id = as_str(get(i, "id")?, "id", MAX_ID_CHARS)?;
             if id.is_empty() || !seen.insert(id) {
                 return refuse("item ids must be non-empty and unique");
             }
             as_text(get(i, "text")?, "text", MAX_ITEM_CHARS)?;
+            if let Some(v) = i.get("mergedText") {
+                as_str(v, "mergedText", MAX_ITEM_CHARS)?;
+            }
             for source in as_list(get(i, "sources")?, "sources")? {
                 let src = as_map(source, "source")?;
-                only_keys(src, &["group", "bulletId", "version"], "source")?;
-                as_int(get(src, "group")?, "group")?;
-                as_str(get(src, "bulletId")?, "bulletId", MAX_ID_CHARS)?;
-                as_int(get(src, "version")?, "version")?;
+                only_keys(
+                    src,
+                    &["group", "bulletId", "version", "text", "tags"],
+                    "source",
+                )?;
+                source_ref(src)?;
+                if let Some(v) = src.get("text") {
+                    as_str(v, "text", MAX_BULLET_CHARS)?;
+                }
+                if let Some(v) = src.get("tags") {
+                    string_list(v, "tags", MAX_TAGS, MAX_TAG_CHARS)?;
+                }
+            }
+            if let Some(v) = i.get("stale") {
+                for flag in as_list(v, "stale")? {
+                    let f = as_map(flag, "stale")?;
+                    only_keys(
+                        f,
+                        &["group", "bulletId", "version", "oldText", "newText"],
+                        "stale",
+                    )?;
+                    source_ref(f)?;
+                    as_str(get(f, "oldText")?, "oldText", MAX_BULLET_CHARS)?;
+                    as_str(get(f, "newText")?, "newText", MAX_BULLET_CHARS)?;
+                }
+            }
+            if let Some(v) = i.get("removedAtSource") {
+                for flag in as_list(v, "removedAtSource")? {
+                    let f = as_map(flag, "removedAtSource")?;
+                    only_keys(f, &["group", "bulletId", "version"], "removedAtSource")?;
+                    source_ref(f)?;
+                }
+            }
+            if let Some(v) = i.get("consolidatedFrom") {
+                for entry in as_list(v, "consolidatedFrom")? {
+                    let e = as_map(entry, "consolidatedFrom")?;
+                    only_keys(e, &["itemId", "text"], "consolidatedFrom")?;
+                    as_str(get(e, "itemId")?, "itemId", MAX_ID_CHARS)?;
+                    as_str(get(e, "text")?, "text", MAX_ITEM_CHARS)?;
+                }
             }
         }
     }
+    Ok(())
+}
+
+/// The `group`, `bulletId` and `version` of a source reference.
+fn source_ref(m: &Map) -> Result<(), Refusal> {
+    as_int(get(m, "group")?, "group")?;
+    as_str(get(m, "bulletId")?, "bulletId", MAX_ID_CHARS)?;
+    as_int(get(m, "version")?, "version")?;
     Ok(())
 }
 
@@ -421,6 +480,9 @@ pub fn accept(
     identities: &mut Option<HashMap<String, BulletIdentity>>,
     refused: &mut HashSet<ChangeHash>,
 ) -> Result<Option<Automerge>, Refusal> {
+    if kind == DocKind::Summary && crate::summary::signoff::is_issued(base) {
+        return refuse("the summary is issued; a co-facilitator must start a new revision first");
+    }
     let base_heads = base.get_heads();
     let mut next = base.clone();
     for chunk in chunks.iter() {

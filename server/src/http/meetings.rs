@@ -82,6 +82,12 @@ async fn view(state: &AppState, m: &MeetingRecord) -> Result<Value> {
             })
         })
         .collect();
+    let summary_state = state
+        .docs
+        .read(&m.summary_doc, |d| {
+            crate::summary::state_of(&docjson::document_json(d, None))
+        })
+        .await?;
     let mut out = summary(m);
     let extra = json!({
         "timezone": m.file.timezone,
@@ -90,7 +96,7 @@ async fn view(state: &AppState, m: &MeetingRecord) -> Result<Value> {
         "sections": m.file.sections,
         "indexDocUrl": m.index_doc.url(),
         "summaryDocUrl": m.summary_doc.url(),
-        "summaryState": "drafting",
+        "summaryState": summary_state,
         "groups": groups,
     });
     if let (Value::Object(out), Value::Object(extra)) = (&mut out, extra) {

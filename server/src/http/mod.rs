@@ -9,6 +9,8 @@ mod invites;
 mod meetings;
 mod openapi;
 mod session;
+mod summary;
+mod versions;
 
 use std::sync::Arc;
 
@@ -52,6 +54,8 @@ pub fn router(state: AppState) -> Router {
         .merge(meetings::router())
         .merge(invites::router())
         .merge(session::router())
+        .merge(summary::router())
+        .merge(versions::router())
         .merge(openapi::router())
         .fallback_service(spa)
         .with_state(state)

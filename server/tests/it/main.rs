@@ -2,4 +2,5 @@
 
 mod durability;
 mod forged;
+mod summary;
 mod support;

@@ -4,7 +4,7 @@ import { html, nothing, type TemplateResult } from "lit-html"
 import { ApiError, createInvite, listInvites, lockGroup, reopenGroup, revokeInvite } from "../api"
 import type { App, View } from "../app"
 import { checkOutcome } from "../format"
-import { groupPath } from "../router"
+import { groupPath, summaryPath } from "../router"
 import { formatInstant } from "../time"
 import { DEFAULT_RULES, ROLES, isCoFacilitator, mayManageInvites, type GroupEntry, type Invite, type Role } from "../types"
 import { counts, loading, roleName, stateBadge } from "./common"
@@ -115,6 +115,7 @@ export class DashboardView implements View {
         <p class="eyebrow">Co-facilitators</p>
         <h1 id="dash-title">Dashboard</h1>
         <p class="meta">The six action groups live. Lock a group after its report-back; reopen it to allow late edits.</p>
+        <p><a class="btn btn-primary" href=${summaryPath(m.slug)} data-testid="summary-link">Open the chair's summary</a></p>
       </div>
       ${this.#groupError ? html`<p class="banner banner-error" role="alert">${this.#groupError}</p>` : nothing}
       <div class="dash-grid">${m.groups.map(g => this.#column(g))}</div>

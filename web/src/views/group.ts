@@ -5,11 +5,11 @@ import * as A from "@automerge/automerge"
 import type { ImmutableString } from "@automerge/automerge"
 import { html, nothing, type TemplateResult } from "lit-html"
 import { repeat } from "lit-html/directives/repeat.js"
-import { ApiError, submitGroup } from "../api"
+import { ApiError, groupExportUrl, submitGroup } from "../api"
 import type { App, View } from "../app"
 import { checkOutcome, indexViolations, wordCount } from "../format"
 import type { LiveDoc } from "../live"
-import { homePath } from "../router"
+import { homePath, summaryPath } from "../router"
 import {
   applySplices,
   diffText,
@@ -499,6 +499,7 @@ export class GroupView implements View {
         <aside class="group-side" aria-label="Status">
           ${this.#presencePanel(doc, entry.docUrl)}
           ${mayEditRole ? this.#submitPanel(live, violations, doc) : this.#submissionsList()}
+          ${this.#exportsPanel()}
         </aside>
       </div>
     </div>`
@@ -568,7 +569,7 @@ export class GroupView implements View {
 
   #readBullet(b: Bullet, si: number, bi: number): TemplateResult {
     const number = `${si + 1}.${bi + 1}`
-    return html`<li class="bullet bullet-read status-${b.status}" data-bullet-id=${b.id}>
+    return html`<li class="bullet bullet-read status-${b.status}" id=${`bullet-${b.id}`} data-bullet-id=${b.id}>
       <span class="bullet-num" aria-hidden="true">${number}</span>
       <div class="bullet-body">
         <p class="bullet-text" dir="auto" data-testid="bullet-text">${String(b.text ?? "")}</p>
@@ -576,10 +577,19 @@ export class GroupView implements View {
           ${b.status !== "proposed" ? html`<span class="status status-${b.status}">${b.status}</span>` : nothing}
           ${b.proposedBy?.length ? html`<span class="meta small">Proposed by <span dir="auto">${b.proposedBy.join(", ")}</span></span>` : nothing}
           ${(b.tags ?? []).map(t => html`<span class="tag">${t}</span>`)}
-          ${this.#peerMarks(b.id)}
+          ${this.#peerMarks(b.id)} ${this.#wentInto(b.id)}
         </div>
       </div>
     </li>`
+  }
+
+  /** "Where did it go": a link to the summary item that cites this bullet, if any. */
+  #wentInto(bulletId: string): TemplateResult | typeof nothing {
+    const at = this.app.meeting.itemCiting(this.n, bulletId)
+    if (!at) return nothing
+    return html`<a class="small went-into" data-testid="went-into" href=${`${summaryPath(this.app.meeting.slug)}#item-${at.itemId}`}
+      >In the chair's summary</a
+    >`
   }
 
   #chips(b: Bullet, field: "proposedBy" | "tags", label: string, list: string): TemplateResult {
@@ -627,7 +637,7 @@ export class GroupView implements View {
           placeholder="One proposal, in one paragraph"
           @input=${(e: Event) => this.#onInput(e, b.id)}
           @keydown=${(e: KeyboardEvent) => this.#onKeydown(e, b.id)}></textarea>
-        ${this.#peerMarks(b.id)}
+        ${this.#peerMarks(b.id)} ${this.#wentInto(b.id)}
         <div class="bullet-tools">
           ${this.#chips(b, "proposedBy", "Proposed by", "delegations")}
           ${this.#chips(b, "tags", "Tags", "tags")}
@@ -764,6 +774,23 @@ export class GroupView implements View {
             </div>`
           : nothing}
       ${this.#submissionsList()}
+    </section>`
+  }
+
+  /** Downloads of this outcome: the working draft and each submitted version. */
+  #exportsPanel(): TemplateResult {
+    const slug = this.app.meeting.slug
+    const versions = (this.app.meeting.group(this.n)?.submissions ?? []).map(s => s.version)
+    const link = (format: string, label: string, version?: number) =>
+      format === "html"
+        ? html`<a href=${groupExportUrl(slug, this.n, format) + (version ? `&version=v${version}` : "")} target="_blank"
+            rel="noopener">${label}</a>`
+        : html`<a href=${groupExportUrl(slug, this.n, format) + (version ? `&version=v${version}` : "")} download>${label}</a>`
+    return html`<section class="card side-card" aria-labelledby="export-title" data-testid="group-exports">
+      <h2 id="export-title">Download</h2>
+      <p class="small">Working draft: ${link("docx", "DOCX")} · ${link("md", "Markdown")} · ${link("html", "HTML")} ·
+        ${link("json", "JSON")}</p>
+      ${versions.map(v => html`<p class="small">Version ${v}: ${link("html", "view", v)} · ${link("docx", "DOCX", v)} · ${link("json", "JSON", v)}</p>`)}
     </section>`
   }
 

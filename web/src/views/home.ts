@@ -3,7 +3,7 @@
 import { html, nothing, type TemplateResult } from "lit-html"
 import type { App, View } from "../app"
 import { wordCount } from "../format"
-import { groupPath } from "../router"
+import { groupPath, summaryPath } from "../router"
 import { describeSlot, formatDay, formatInstant, slotStatus } from "../time"
 import type { AgendaDay, GroupDoc, GroupEntry } from "../types"
 import { counts, loading, stateBadge } from "./common"
@@ -59,7 +59,7 @@ export class HomeView implements View {
       <h2 class="section-title">Chair's summary</h2>
       <div class="card summary-card" data-testid="summary">
         <div>
-          <strong>Chair's summary</strong>
+          <strong><a href=${summaryPath(m.slug)} data-testid="summary-link">Chair's summary</a></strong>
           <p class="meta small">Prepared by the co-facilitators from the submitted outcomes of the six action groups.</p>
         </div>
         <span class="badge badge-${index.summary?.state ?? "drafting"}" data-summary-state=${index.summary?.state ?? ""}

@@ -226,3 +226,95 @@ fn the_index_is_never_writable_and_the_summary_only_in_its_parts() {
     let (after, changes) = edit(&doc, |tx| tx.put(ROOT, "state", "issued"));
     assert!(check_operations(DocKind::Summary, &after, &changes).is_err());
 }
+
+/// Adds an item to the summary's first section with `extra` keys set by `f`.
+fn add_item(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    f: impl FnOnce(
+        &mut automerge::transaction::Transaction<'_>,
+        &automerge::ObjId,
+    ) -> Result<(), AutomergeError>,
+) -> Result<(), AutomergeError> {
+    let sections = tx.get(ROOT, "sections")?.unwrap().1;
+    let s = tx.get(&sections, 0)?.unwrap().1;
+    let items = tx.get(&s, "items")?.unwrap().1;
+    let i = tx.insert_object(&items, 0, ObjType::Map)?;
+    tx.put(&i, "id", "item-1")?;
+    let t = tx.put_object(&i, "text", ObjType::Text)?;
+    tx.splice_text(&t, 0, 0, "Protect the rights of migrants")?;
+    let sources = tx.put_object(&i, "sources", ObjType::List)?;
+    let src = tx.insert_object(&sources, 0, ObjType::Map)?;
+    tx.put(&src, "group", 1)?;
+    tx.put(&src, "bulletId", "b1")?;
+    tx.put(&src, "version", 1)?;
+    tx.put(&src, "text", "Protect rights")?;
+    f(tx, &i)
+}
+
+#[test]
+fn summary_items_carry_merge_flags_of_the_right_shape() {
+    let doc = summary();
+    let (after, changes) = edit(&doc, |tx| {
+        add_item(tx, |tx, i| {
+            tx.put(i, "mergedText", "Protect rights")?;
+            let stale = tx.put_object(i, "stale", ObjType::List)?;
+            let f = tx.insert_object(&stale, 0, ObjType::Map)?;
+            tx.put(&f, "group", 1)?;
+            tx.put(&f, "bulletId", "b1")?;
+            tx.put(&f, "version", 2)?;
+            tx.put(&f, "oldText", "Protect rights")?;
+            tx.put(&f, "newText", "Protect all rights")?;
+            Ok(())
+        })
+    });
+    check_operations(DocKind::Summary, &after, &changes).unwrap();
+    validate_summary(&after).unwrap();
+
+    let (after, _) = edit(&doc, |tx| {
+        add_item(tx, |tx, i| {
+            let stale = tx.put_object(i, "stale", ObjType::List)?;
+            let f = tx.insert_object(&stale, 0, ObjType::Map)?;
+            tx.put(&f, "group", 1)?;
+            tx.put(&f, "bulletId", "b1")?;
+            tx.put(&f, "version", 2)?;
+            tx.put(&f, "oldText", 7)?;
+            tx.put(&f, "newText", "x")
+        })
+    });
+    assert!(validate_summary(&after).unwrap_err().0.contains("oldText"));
+    let (after, _) = edit(&doc, |tx| {
+        add_item(tx, |tx, i| tx.put(i, "removedAtSource", "yes"))
+    });
+    assert!(validate_summary(&after).is_err());
+    let (after, _) = edit(&doc, |tx| add_item(tx, |tx, i| tx.put(i, "colour", "red")));
+    assert!(validate_summary(&after).unwrap_err().0.contains("colour"));
+}
+
+#[test]
+fn an_issued_summary_accepts_no_change() {
+    let mut doc = summary();
+    doc.transact::<_, _, AutomergeError>(|tx| tx.put(ROOT, "state", "issued"))
+        .unwrap();
+    let mut client = doc.fork();
+    let before = client.get_heads();
+    client
+        .transact::<_, _, AutomergeError>(|tx| tx.put(ROOT, "title", "Changed"))
+        .unwrap();
+    let chunks = automerge::sync::ChunkList::from(
+        client
+            .get_changes(&before)
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect::<Vec<_>>(),
+    );
+    let err = accept(
+        DocKind::Summary,
+        &doc,
+        &chunks,
+        "cofac",
+        &mut None,
+        &mut Default::default(),
+    )
+    .unwrap_err();
+    assert!(err.0.contains("issued"), "{err}");
+}

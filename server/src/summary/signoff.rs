@@ -1,0 +1,179 @@
+//! Sign-off: approvals, issue and revisions, kept in the summary document itself (server-owned
+//! root keys `revision`, `approvals`, `revisions`), so that every viewer sees them live and no
+//! table is needed.
+//!
+//! An approval names the content it approved (`contentHash` of title, preamble and sections).
+//! Any later edit makes that approval void. When every co-facilitator of the meeting (every
+//! co-facilitator invite not revoked; at least one) holds a valid approval, the summary is
+//! issued: `state` becomes `issued` and the revision's frozen heads are recorded in
+//! `revisions`. An issued summary refuses all changes until a co-facilitator starts the next
+//! revision, which continues the same document (earlier revisions stay readable at their
+//! heads).
+
+use automerge::transaction::Transactable;
+use automerge::{Automerge, AutomergeError, ObjType, ReadDoc, ROOT};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::{arr, insert_json, int, s, state_of, Author};
+use crate::docs::init::child;
+use crate::docs::json::{content_hash, document_json};
+
+/// Hash of what co-facilitators approve: title, preamble and sections.
+pub fn approved_content_hash(summary: &Value) -> String {
+    content_hash(&json!({
+        "title": summary.get("title"),
+        "preamble": summary.get("preamble"),
+        "sections": summary.get("sections"),
+    }))
+}
+
+/// The summary's revision number (1 until a new revision is started).
+pub fn revision_of(summary: &Value) -> i64 {
+    int(summary, "revision").max(1)
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SignoffStatus {
+    pub state: String,
+    pub revision: i64,
+    /// Person ids whose approval is valid for the current content.
+    pub approved_by: Vec<String>,
+    /// Co-facilitators still to approve.
+    pub waiting_for: Vec<String>,
+}
+
+/// Where sign-off stands, for the given co-facilitators.
+pub fn status(summary: &Value, co_facilitators: &[String]) -> SignoffStatus {
+    let hash = approved_content_hash(summary);
+    let approved_by: Vec<String> = arr(summary, "approvals")
+        .iter()
+        .filter(|a| s(a, "contentHash") == hash && int(a, "revision") == revision_of(summary))
+        .map(|a| s(a, "person"))
+        .collect();
+    SignoffStatus {
+        state: state_of(summary),
+        revision: revision_of(summary),
+        waiting_for: co_facilitators
+            .iter()
+            .filter(|p| !approved_by.contains(p))
+            .cloned()
+            .collect(),
+        approved_by,
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SignoffError {
+    #[error("the summary is issued; start a new revision to change it")]
+    Issued,
+    #[error("the summary is not issued")]
+    NotIssued,
+    #[error("{0}")]
+    Automerge(String),
+}
+
+impl From<AutomergeError> for SignoffError {
+    fn from(e: AutomergeError) -> Self {
+        SignoffError::Automerge(e.to_string())
+    }
+}
+
+/// Records `author`'s approval of the current content; issues the summary when every
+/// co-facilitator has approved it. One change.
+pub fn approve(
+    doc: &mut Automerge,
+    author: &Author,
+    co_facilitators: &[String],
+    now: i64,
+) -> Result<SignoffStatus, SignoffError> {
+    let summary = document_json(doc, None);
+    if state_of(&summary) == "issued" {
+        return Err(SignoffError::Issued);
+    }
+    let hash = approved_content_hash(&summary);
+    let revision = revision_of(&summary);
+    let mut approvals: Vec<Value> = arr(&summary, "approvals")
+        .iter()
+        .filter(|a| s(a, "person") != author.person)
+        .cloned()
+        .collect();
+    approvals.push(
+        json!({"person": author.person, "name": author.name, "at": now,
+                          "contentHash": hash, "revision": revision}),
+    );
+    let mut after = summary.clone();
+    after["approvals"] = Value::Array(approvals.clone());
+    let st = status(&after, co_facilitators);
+    let issue = st.waiting_for.is_empty() && !st.approved_by.is_empty();
+    let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
+    doc.transact_with(
+        |_| {
+            author.commit(if issue {
+                "approve-and-issue"
+            } else {
+                "approve"
+            })
+        },
+        |tx| {
+            super::put_json(tx, &ROOT, "approvals", &Value::Array(approvals))?;
+            if issue {
+                tx.put(ROOT, "state", "issued")?;
+                let list = match child(tx, &ROOT, "revisions") {
+                    Some(l) => l,
+                    None => tx.put_object(ROOT, "revisions", ObjType::List)?,
+                };
+                let at = tx.length(&list);
+                insert_json(
+                    tx,
+                    &list,
+                    at,
+                    &json!({"revision": revision, "issuedAt": now, "heads": heads,
+                            "contentHash": hash}),
+                )?;
+            }
+            Ok::<_, AutomergeError>(())
+        },
+    )
+    .map_err(|f| f.error)?;
+    Ok(status(&document_json(doc, None), co_facilitators))
+}
+
+/// Starts the next revision of an issued summary: drafting again, approvals cleared.
+pub fn new_revision(doc: &mut Automerge, author: &Author) -> Result<i64, SignoffError> {
+    let summary = document_json(doc, None);
+    if state_of(&summary) != "issued" {
+        return Err(SignoffError::NotIssued);
+    }
+    let next = revision_of(&summary) + 1;
+    doc.transact_with(
+        |_| author.commit("new-revision"),
+        |tx| {
+            tx.put(ROOT, "state", "drafting")?;
+            tx.put(ROOT, "revision", next)?;
+            tx.put_object(ROOT, "approvals", ObjType::List)?;
+            Ok::<_, AutomergeError>(())
+        },
+    )
+    .map_err(|f| f.error)?;
+    Ok(next)
+}
+
+/// The frozen heads of an issued revision.
+pub fn revision_heads(summary: &Value, revision: i64) -> Option<Vec<String>> {
+    arr(summary, "revisions")
+        .iter()
+        .find(|r| int(r, "revision") == revision)
+        .map(|r| {
+            arr(r, "heads")
+                .iter()
+                .filter_map(|h| h.as_str().map(str::to_owned))
+                .collect()
+        })
+}
+
+/// Whether a document's root says it is issued (for the schema check).
+pub fn is_issued(doc: &Automerge) -> bool {
+    matches!(doc.get(ROOT, "state"), Ok(Some((automerge::Value::Scalar(v), _))) if v.as_str() == Some("issued"))
+}
