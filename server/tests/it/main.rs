@@ -2,5 +2,6 @@
 
 mod durability;
 mod forged;
+mod lifecycle;
 mod summary;
 mod support;

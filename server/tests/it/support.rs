@@ -24,6 +24,7 @@ pub const SLUG: &str = rapporteur::meeting::DEMO_SLUG;
 pub struct TestServer {
     pub addr: SocketAddr,
     pub store: Arc<dyn Store>,
+    pub metrics: Arc<rapporteur::metrics::Metrics>,
     pub dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -35,6 +36,11 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: tempfile::TempDir) -> Self {
+        Self::start_with(dir, Default::default()).await
+    }
+
+    /// A server with its own document settings (unload and compaction thresholds).
+    pub async fn start_with(dir: tempfile::TempDir, docs: rapporteur::docs::DocsConfig) -> Self {
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         let store = rapporteur::store::open(&url).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -46,9 +52,10 @@ impl TestServer {
         let settings = Settings {
             public_url,
             web_dir: dir.path().join("web"),
-            docs: Default::default(),
+            docs,
         };
         let state = AppState::new(store.clone(), settings).await.unwrap();
+        let metrics = state.metrics.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(rapporteur::serve(listener, state.clone(), async move {
             let _ = stopped.await;
@@ -58,6 +65,7 @@ impl TestServer {
         });
         Self {
             addr,
+            metrics,
             store,
             dir,
             stop: Some(stop),
