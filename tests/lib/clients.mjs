@@ -201,6 +201,9 @@ export class Env {
   async disconnect(client) {
     if (client.closed) return
     client.closed = true
+    // The stock adapter schedules a reconnection when its socket closes, and shutting down does not
+    // cancel one already scheduled: make it a no-op so that a closed client stays closed.
+    client.adapter.connect = () => {}
     await client.repo.shutdown()
   }
 
