@@ -89,6 +89,9 @@ pub struct PeerLink {
     pub outbox: Outbox,
 }
 
+/// A server edit, run on the actor's copy of the document.
+pub type EditFn = Box<dyn FnOnce(&mut Automerge) -> Result<(), AutomergeError> + Send>;
+
 pub enum DocCommand {
     /// A `sync` or `request` message: the first one makes the connection a peer of the document.
     Sync {
@@ -107,7 +110,7 @@ pub enum DocCommand {
         conn: u64,
     },
     Edit {
-        f: Box<dyn FnOnce(&mut Automerge) -> Result<(), AutomergeError> + Send>,
+        f: EditFn,
         done: oneshot::Sender<Result<(), DocError>>,
     },
     Read(Box<dyn FnOnce(&Automerge) + Send>),
@@ -281,19 +284,17 @@ impl Actor {
             match cmd {
                 DocCommand::Sync { link, access, data } => {
                     let conn = link.conn;
-                    if !self.peers.contains_key(&conn) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = self.peers.entry(conn)
+                    {
                         let state = match access {
                             Access::Read => sync::State::new_read_only(),
                             Access::Write => sync::State::new(),
                         };
-                        self.peers.insert(
-                            conn,
-                            Peer {
-                                link: link.clone(),
-                                access,
-                                state,
-                            },
-                        );
+                        slot.insert(Peer {
+                            link: link.clone(),
+                            access,
+                            state,
+                        });
                         new_peers.push(conn);
                         peers_changed = true;
                     }

@@ -101,6 +101,8 @@ pub struct Docs {
 }
 
 impl Docs {
+    // Called once, by `AppState::new`, with the parts every actor shares.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         committer: Committer,
