@@ -3,4 +3,5 @@
 mod crash;
 mod durability;
 mod forged;
+mod storage_faults;
 mod support;
