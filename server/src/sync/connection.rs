@@ -156,7 +156,18 @@ pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
             tracing::trace!(doc = %id, "document already unloaded");
         }
     }
-    let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
+    // The closing handshake: our close frame, then read (and drop) until the peer's close or
+    // EOF. Closing the socket with unread input makes the kernel reset the connection, and the
+    // peer would lose the `error` just sent (a flooding client always has unread input).
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        let _ = sink.close().await;
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
     state.connections.unregister(&person.id, conn);
     metrics
         .connections
