@@ -126,13 +126,24 @@ pub fn check_operations(
             }
         }
     }
+    // Finding an object's path walks the document; a change typing into one text has
+    // thousands of operations on the same object, so look each object up once (without this a
+    // single large message kept a document busy for minutes).
+    let mut paths: HashMap<&ObjectId, Vec<Seg>> = HashMap::new();
     for change in &decoded {
         for op in &change.operations {
             match op.action {
                 OpType::Put(_) | OpType::Make(_) | OpType::Delete => {}
                 _ => return refuse("this kind of operation is not allowed in this document"),
             }
-            let mut path = path_of(after, &op.obj)?;
+            let mut path = match paths.get(&op.obj) {
+                Some(path) => path.clone(),
+                None => {
+                    let path = path_of(after, &op.obj)?;
+                    paths.insert(&op.obj, path.clone());
+                    path
+                }
+            };
             path.push(match &op.key {
                 Key::Map(k) => Seg::Key(k.to_string()),
                 Key::Seq(_) => Seg::Index,
