@@ -3,5 +3,6 @@
 mod crash;
 mod durability;
 mod forged;
+mod hostile;
 mod storage_faults;
 mod support;
