@@ -4,5 +4,6 @@ mod crash;
 mod durability;
 mod forged;
 mod hostile;
+mod network;
 mod storage_faults;
 mod support;
