@@ -326,3 +326,27 @@ async fn an_oversized_document_is_refused_whole() {
     fresh.sync_acked(&mut peer).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_bloom_filter_that_would_crash_automerge_is_refused() {
+    let server = TestServer::start().await;
+    let doc = server.group_doc(1).await;
+    let token = server.invite(Role::Rapporteur, Some(1)).await;
+    let me = server.person_id(&token).await;
+    let mut editor = Peer::join(&server.ws_url(&token)).await;
+    let mut replica = Replica::fetch(&mut editor, &doc).await;
+
+    // Found by fuzzing: a `have` whose Bloom filter has an entry and zero bits per entry made
+    // automerge divide by zero inside the document's actor. Any reader could send it.
+    let reader_token = server.invite(Role::Delegate, None).await;
+    let mut reader = Peer::join(&server.ws_url(&reader_token)).await;
+    let hostile = vec![0x42, 0, 0, 1, 0, 3, 1, 0, 7, 0];
+    reader.send_sync(&doc, "sync", hostile).await;
+    let err = reader.expect_error().await;
+    assert!(err.contains("Bloom filter"), "{err}");
+
+    // The document's actor is alive and the editor's session goes on as it was.
+    add_bullet(&mut replica.doc, "b-1", "After the attack", &me, "proposed");
+    replica.sync_acked(&mut editor).await;
+    server.stop().await;
+}
