@@ -434,9 +434,16 @@ pub fn accept(
 ) -> Result<Option<Automerge>, Refusal> {
     let base_heads = base.get_heads();
     let mut next = base.clone();
-    for chunk in chunks.iter() {
-        next.load_incremental(chunk)
-            .map_err(|_| Refusal("malformed change in sync message".into()))?;
+    // automerge 0.12 panics on some malformed change bundles instead of returning an error
+    // (found by fuzzing; inside the actor, that took the document down for every peer). `next`
+    // is a throwaway copy, so a panic here is one more kind of malformed input.
+    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        chunks
+            .iter()
+            .try_for_each(|chunk| next.load_incremental(chunk).map(|_| ()))
+    }));
+    if !matches!(loaded, Ok(Ok(()))) {
+        return refuse("malformed change in sync message");
     }
     if next
         .get_missing_deps(&[])
