@@ -4,6 +4,7 @@ mod convergence;
 mod crash;
 mod durability;
 mod forged;
+mod fuzz_corpus;
 mod hostile;
 mod network;
 mod storage_faults;
