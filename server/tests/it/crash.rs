@@ -71,6 +71,8 @@ pub struct Writer {
     pub pending: Vec<ChangeHash>,
     pub acked: HashSet<ChangeHash>,
     pub made: u64,
+    /// Counts acknowledgements for the harness during a session.
+    acks: Option<std::sync::Arc<watch::Sender<u64>>>,
     section: usize,
     own_bullets: Vec<String>,
     rng: SplitMix,
@@ -90,6 +92,7 @@ impl Writer {
             pending: Vec::new(),
             acked: HashSet::new(),
             made: 0,
+            acks: None,
             own_bullets: Vec::new(),
             rng: SplitMix::new(seed),
         }
@@ -159,6 +162,7 @@ impl Writer {
             .map(|c| c.hash())
             .collect();
         let acked = &mut self.acked;
+        let before = self.pending.len();
         self.pending.retain(|h| {
             if uncovered.contains(h) {
                 true
@@ -167,6 +171,10 @@ impl Writer {
                 false
             }
         });
+        let newly = (before - self.pending.len()) as u64;
+        if let (Some(tx), true) = (&self.acks, newly > 0) {
+            tx.send_modify(|n| *n += newly);
+        }
     }
 
     /// A new connection, with a fresh sync state or the one a client saves between sessions.
@@ -352,30 +360,34 @@ async fn writers(dir: &Path, addr: &str, seed: u64) -> Vec<Writer> {
     out
 }
 
-/// Runs the writers against a server until `end` says so; returns them.
-async fn session(
+/// Runs the writers against a server until `end` says so; returns them. `end` gets the count
+/// of acknowledgements in this session, to wait for editing to be under way.
+async fn session<F: std::future::Future<Output = ()>>(
     writers: Vec<Writer>,
     addr: &str,
-    end: impl std::future::Future<Output = ()>,
+    end: impl FnOnce(watch::Receiver<u64>) -> F,
 ) -> Vec<Writer> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (ack_tx, ack_rx) = watch::channel(0u64);
+    let ack_tx = std::sync::Arc::new(ack_tx);
     let tasks: Vec<_> = writers
         .into_iter()
-        .map(|w| {
+        .map(|mut w| {
+            w.acks = Some(ack_tx.clone());
             let url = format!("ws://{addr}/sync?token={}", w.token);
             tokio::spawn(w.write(url, stop_rx.clone()))
         })
         .collect();
-    end.await;
+    end(ack_rx).await;
     let _ = stop_tx.send(true);
     let mut out = Vec::new();
     for task in tasks {
-        out.push(
-            tokio::time::timeout(WAIT * 3, task)
-                .await
-                .expect("a writer did not stop")
-                .unwrap(),
-        );
+        let mut w = tokio::time::timeout(WAIT * 3, task)
+            .await
+            .expect("a writer did not stop")
+            .unwrap();
+        w.acks = None;
+        out.push(w);
     }
     out
 }
@@ -450,9 +462,18 @@ async fn acknowledged_edits_survive_repeated_sigkill() {
             Some(c) => c,
             None => spawn(dir.path()).await,
         };
-        // A random moment in the middle of heavy editing.
-        let after = Duration::from_millis(50 + rng.below(400));
-        ws = session(ws, &addr, async {
+        // A random moment in the middle of heavy editing: once the session's first edit is
+        // acknowledged, so that every kill hits writers at work. Every fourth kill does not wait
+        // and may land while the writers reconnect and resync.
+        let after = Duration::from_millis(rng.below(400));
+        let wait_for_editing = cycle % 4 != 3;
+        ws = session(ws, &addr, |mut acks| async move {
+            if wait_for_editing {
+                tokio::time::timeout(WAIT * 3, acks.wait_for(|n| *n > 0))
+                    .await
+                    .expect("no edit was acknowledged in a session")
+                    .unwrap();
+            }
             tokio::time::sleep(after).await;
             server.kill().await.unwrap(); // SIGKILL
         })
@@ -482,11 +503,15 @@ async fn sigterm_during_heavy_editing_keeps_everything_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let (child, addr) = spawn(dir.path()).await;
     let mut ws = writers(dir.path(), &addr, 11).await;
-    // Let every writer get some edits acknowledged, then stop the server under load.
+    // Once editing is well under way, stop the server under load.
     let mut clean = false;
-    ws = session(ws, &addr, async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        clean = terminate(child).await;
+    let exited_cleanly = &mut clean;
+    ws = session(ws, &addr, |mut acks| async move {
+        tokio::time::timeout(WAIT * 3, acks.wait_for(|n| *n >= 20))
+            .await
+            .expect("editing never got under way")
+            .unwrap();
+        *exited_cleanly = terminate(child).await;
     })
     .await;
     assert!(clean, "the server did not exit cleanly on SIGTERM");
