@@ -50,6 +50,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state.clone());
     let cancel = state.shutdown.clone();
+    // The peer address is what the per-address connection cap counts.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

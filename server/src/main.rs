@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use rapporteur::admin::{self, NewInvite};
 use rapporteur::docs::DocsConfig;
 use rapporteur::meeting::{MeetingFile, Role};
+use rapporteur::sync::limits::Limits;
 use rapporteur::{store, AppState, Settings};
 
 #[derive(Parser)]
@@ -58,6 +59,13 @@ enum Command {
         /// Seconds a document nobody follows stays in memory.
         #[arg(long, env = "RAPPORTEUR_IDLE_UNLOAD_SECS", default_value_t = 120)]
         idle_unload_secs: u64,
+        /// Open sync connections allowed from one IP address (a venue behind one NAT address
+        /// counts as one).
+        #[arg(long, env = "RAPPORTEUR_MAX_CONNECTIONS_PER_IP", default_value_t = Limits::default().connections_per_ip)]
+        max_connections_per_ip: usize,
+        /// Messages per second one sync connection may send on average; a faster one is closed.
+        #[arg(long, env = "RAPPORTEUR_MAX_MESSAGES_PER_SEC", default_value_t = Limits::default().messages_per_sec)]
+        max_messages_per_sec: f64,
     },
     /// Mint an invite link.
     Invite {
@@ -125,6 +133,8 @@ async fn main() -> anyhow::Result<()> {
             log_format,
             web_dir,
             idle_unload_secs,
+            max_connections_per_ip,
+            max_messages_per_sec,
         } => {
             init_tracing(log_format);
             let store = store::open(&db.database_url)
@@ -151,6 +161,12 @@ async fn main() -> anyhow::Result<()> {
                 docs: DocsConfig {
                     idle_unload: std::time::Duration::from_secs(idle_unload_secs),
                     ..DocsConfig::default()
+                },
+                limits: Limits {
+                    connections_per_ip: max_connections_per_ip,
+                    messages_per_sec: max_messages_per_sec,
+                    // The same few seconds of burst as the default allows.
+                    message_burst: max_messages_per_sec * 5.0,
                 },
             };
             let state = AppState::new(store, settings).await.context("starting")?;

@@ -56,6 +56,7 @@ pub struct Metrics {
     pub messages_in: AtomicU64,
     pub messages_out: AtomicU64,
     pub slow_consumers: AtomicU64,
+    pub rate_limited: AtomicU64,
     pub store_batches: AtomicU64,
     pub store_chunks: AtomicU64,
     store_unhealthy: AtomicBool,
@@ -125,6 +126,11 @@ impl Metrics {
                 "rapporteur_slow_consumers_total",
                 "Connections closed because they could not keep up.",
                 &self.slow_consumers,
+            ),
+            (
+                "rapporteur_rate_limited_total",
+                "Connections closed for sending too many messages.",
+                &self.rate_limited,
             ),
             (
                 "rapporteur_store_batches_total",

@@ -13,6 +13,7 @@ use crate::docs::{Docs, DocsConfig, DocsParts};
 use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::store::{Committer, Store, StoreError};
+use crate::sync::limits::{AddressCounts, Limits};
 use crate::sync::{Connections, ServerIdentity};
 
 /// Settings of a running server.
@@ -23,6 +24,8 @@ pub struct Settings {
     /// The built web app (`web/dist`).
     pub web_dir: PathBuf,
     pub docs: DocsConfig,
+    /// Message rate per connection and connections per address.
+    pub limits: Limits,
 }
 
 #[derive(Clone)]
@@ -30,6 +33,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub docs: Docs,
     pub connections: Arc<Connections>,
+    /// Open sync connections per client address, for `Limits::connections_per_ip`.
+    pub addresses: Arc<AddressCounts>,
     pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
     /// Cancelled at shutdown: ends connections and document actors.
@@ -78,6 +83,7 @@ impl AppState {
             store,
             docs,
             connections,
+            addresses: Arc::new(AddressCounts::default()),
             metrics,
             settings: Arc::new(settings),
             shutdown,

@@ -27,7 +27,7 @@ use crate::ids::{DocId, PeerId};
 use crate::metrics::Metrics;
 use crate::presence::{Counts, Presence, Table};
 use crate::store::{Chunk, ClusterEvent, DocKind, DocRecord, GroupState};
-use crate::sync::protocol::ServerMessage;
+use crate::sync::protocol::{check_sync_message, ServerMessage};
 
 /// Largest `ephemeral` payload relayed.
 const MAX_EPHEMERAL_BYTES: usize = 16 * 1024;
@@ -318,6 +318,10 @@ impl Actor {
                         self.refuse(&link, "malformed sync message");
                         continue;
                     };
+                    if let Err(why) = check_sync_message(&msg) {
+                        self.refuse(&link, why);
+                        continue;
+                    }
                     if !msg.changes.is_empty() {
                         let allowed = match (access, self.locked) {
                             (Access::Read, _) => Err("you may only read this document"),

@@ -126,13 +126,24 @@ pub fn check_operations(
             }
         }
     }
+    // Finding an object's path walks the document; a change typing into one text has
+    // thousands of operations on the same object, so look each object up once (without this a
+    // single large message kept a document busy for minutes).
+    let mut paths: HashMap<&ObjectId, Vec<Seg>> = HashMap::new();
     for change in &decoded {
         for op in &change.operations {
             match op.action {
                 OpType::Put(_) | OpType::Make(_) | OpType::Delete => {}
                 _ => return refuse("this kind of operation is not allowed in this document"),
             }
-            let mut path = path_of(after, &op.obj)?;
+            let mut path = match paths.get(&op.obj) {
+                Some(path) => path.clone(),
+                None => {
+                    let path = path_of(after, &op.obj)?;
+                    paths.insert(&op.obj, path.clone());
+                    path
+                }
+            };
             path.push(match &op.key {
                 Key::Map(k) => Seg::Key(k.to_string()),
                 Key::Seq(_) => Seg::Index,
@@ -485,9 +496,16 @@ pub fn accept(
     }
     let base_heads = base.get_heads();
     let mut next = base.clone();
-    for chunk in chunks.iter() {
-        next.load_incremental(chunk)
-            .map_err(|_| Refusal("malformed change in sync message".into()))?;
+    // automerge 0.12 panics on some malformed change bundles instead of returning an error
+    // (found by fuzzing; inside the actor, that took the document down for every peer). `next`
+    // is a throwaway copy, so a panic here is one more kind of malformed input.
+    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        chunks
+            .iter()
+            .try_for_each(|chunk| next.load_incremental(chunk).map(|_| ()))
+    }));
+    if !matches!(loaded, Ok(Ok(()))) {
+        return refuse("malformed change in sync message");
     }
     if next
         .get_missing_deps(&[])

@@ -24,6 +24,8 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    TooMany(&'static str),
     #[error("the outcome does not follow the format")]
     Format(Vec<Violation>),
     #[error("internal error")]
@@ -40,6 +42,7 @@ impl IntoResponse for Error {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Format(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Internal(detail) => {
                 tracing::error!(detail, "internal error");

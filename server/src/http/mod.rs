@@ -14,12 +14,12 @@ mod versions;
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Query, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State, WebSocketUpgrade};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use serde::Deserialize;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -91,16 +91,36 @@ struct SyncQuery {
     token: Option<String>,
 }
 
-/// Authenticates at the upgrade: no valid invite or session, no WebSocket (401).
+/// Authenticates at the upgrade: no valid invite or session, no WebSocket (401). An address
+/// with too many open connections gets 429 before its token is even looked up.
 async fn sync(
     State(state): State<AppState>,
     Query(query): Query<SyncQuery>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: axum::http::HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response> {
+    // Without connection info (a router served without it, as in `oneshot` tests) there is no
+    // address to count.
+    let slot = match peer {
+        Some(Extension(ConnectInfo(addr))) => {
+            let cap = state.settings.limits.connections_per_ip;
+            match state.addresses.admit(addr.ip(), cap) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::info!(ip = %addr.ip(), cap, "refused a connection over the per-address cap");
+                    return Err(Error::TooMany("too many connections from your address"));
+                }
+            }
+        }
+        None => None,
+    };
     let person = auth::authenticate(state.store.as_ref(), &headers, query.token.as_deref()).await?;
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| connection::run(socket, state, person)))
+        .on_upgrade(move |socket| async move {
+            connection::run(socket, state, person).await;
+            drop(slot);
+        }))
 }

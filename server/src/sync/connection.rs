@@ -6,7 +6,12 @@
 //! protocol violations get an `error` and end the connection; they never affect other peers.
 //!
 //! Backpressure: outbound frames go through a bounded queue; a peer that lets it fill is
-//! disconnected and resyncs when it reconnects.
+//! disconnected and resyncs when it reconnects. A write to a peer that stopped reading can
+//! block; it is abandoned as soon as the connection is closed, so a stuck peer never keeps its
+//! task (and its place among the document's peers) alive.
+//!
+//! Flooding: each connection has a token bucket (`limits`); a peer that sends faster than it
+//! allows gets an `error` and is closed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +21,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
+use super::limits::TokenBucket;
 use super::protocol::{ClientMessage, ServerMessage, PROTOCOL_V1};
 use crate::auth::Person;
 use crate::docs::{Access, DocCommand, DocError, DocHandle, Outbox, PeerLink};
@@ -29,6 +35,9 @@ const OUTBOX_CAPACITY: usize = 4096;
 const PING_EVERY: Duration = Duration::from_secs(15);
 /// A peer silent for this long (no pong, no message) is dropped.
 const DEAD_AFTER: Duration = Duration::from_secs(45);
+/// How long the closing handshake may take before the socket is simply dropped: a peer that
+/// stopped reading would otherwise hold the task forever.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// What to do after a frame.
 enum Next {
@@ -67,6 +76,12 @@ pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
     let mut ping = interval(PING_EVERY);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
+    let limits = &state.settings.limits;
+    let mut bucket = TokenBucket::new(
+        limits.messages_per_sec,
+        limits.message_burst,
+        std::time::Instant::now(),
+    );
     let reason: &'static str = {
         let _enter = span.enter();
         tracing::debug!("connected");
@@ -77,34 +92,38 @@ pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
                 _ = close.cancelled() => break "closed by the server",
                 frame = outgoing.recv() => {
                     let Some(frame) = frame else { break "closed" };
-                    if sink.send(Message::Binary(frame.into())).await.is_err() {
-                        break "send failed";
+                    tokio::select! {
+                        sent = sink.send(Message::Binary(frame.into())) => {
+                            if sent.is_err() {
+                                break "send failed";
+                            }
+                        }
+                        _ = close.cancelled() => break "closed by the server while sending",
                     }
                 }
                 incoming = stream.next() => {
                     last_heard = Instant::now();
+                    let counted = matches!(&incoming, Some(Ok(m)) if !matches!(m, Message::Close(_)));
+                    if counted && !bucket.take(std::time::Instant::now()) {
+                        metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        c.send_error("too many messages; slow down and reconnect");
+                        close_with(&mut outgoing, &mut sink, 1008, "too many messages").await;
+                        break "too many messages";
+                    }
                     match incoming {
                         None => break "the peer went away",
                         Some(Err(err)) => {
                             tracing::debug!(parent: &span, error = %err, "websocket error");
                             if is_capacity(&err) {
                                 c.send_error("frame too large");
-                                flush(&mut outgoing, &mut sink).await;
-                                let _ = sink.send(Message::Close(Some(CloseFrame {
-                                    code: 1009,
-                                    reason: "frame too large".into(),
-                                }))).await;
+                                close_with(&mut outgoing, &mut sink, 1009, "frame too large").await;
                             }
                             break "websocket error";
                         }
                         Some(Ok(Message::Binary(bytes))) => {
                             metrics.messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             if let Next::Close(why) = c.on_frame(&bytes).instrument_in(&span).await {
-                                flush(&mut outgoing, &mut sink).await;
-                                let _ = sink.send(Message::Close(Some(CloseFrame {
-                                    code: 1008,
-                                    reason: why.into(),
-                                }))).await;
+                                close_with(&mut outgoing, &mut sink, 1008, why).await;
                                 break why;
                             }
                         }
@@ -119,8 +138,13 @@ pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
                     if last_heard.elapsed() > DEAD_AFTER {
                         break "no answer to keepalive pings";
                     }
-                    if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
-                        break "send failed";
+                    tokio::select! {
+                        sent = sink.send(Message::Ping(Vec::new().into())) => {
+                            if sent.is_err() {
+                                break "send failed";
+                            }
+                        }
+                        _ = close.cancelled() => break "closed by the server while sending",
                     }
                 }
             }
@@ -132,7 +156,18 @@ pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
             tracing::trace!(doc = %id, "document already unloaded");
         }
     }
-    let _ = sink.close().await;
+    // The closing handshake: our close frame, then read (and drop) until the peer's close or
+    // EOF. Closing the socket with unread input makes the kernel reset the connection, and the
+    // peer would lose the `error` just sent (a flooding client always has unread input).
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        let _ = sink.close().await;
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
     state.connections.unregister(&person.id, conn);
     metrics
         .connections
@@ -144,16 +179,28 @@ fn is_capacity(err: &axum::Error) -> bool {
     text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity")
 }
 
-/// Writes whatever is queued (an error message) before closing.
-async fn flush(
+/// Writes whatever is queued (an error message) and a close frame, within `CLOSE_GRACE`: the
+/// peer may have stopped reading.
+async fn close_with(
     outgoing: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
     sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    code: u16,
+    reason: &str,
 ) {
-    while let Ok(frame) = outgoing.try_recv() {
-        if sink.send(Message::Binary(frame.into())).await.is_err() {
-            return;
+    let closing = async {
+        while let Ok(frame) = outgoing.try_recv() {
+            if sink.send(Message::Binary(frame.into())).await.is_err() {
+                return;
+            }
         }
-    }
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await;
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, closing).await;
 }
 
 trait InstrumentIn: std::future::Future + Sized {

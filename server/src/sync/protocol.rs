@@ -121,6 +121,48 @@ impl ClientMessage {
     }
 }
 
+/// Largest bits-per-entry or probe count accepted in a peer's Bloom filter. Automerge writes 10
+/// and 7.
+const MAX_BLOOM_PARAMETER: u64 = 64;
+
+/// Checks what automerge trusts in a decoded sync message: the parameters of each Bloom filter.
+/// A filter with entries but no bits makes automerge divide by zero, and one asking for
+/// billions of probes makes it allocate gigabytes: either would take the document's actor (or
+/// the process) down for every peer. Found by fuzzing `accept`.
+pub fn check_sync_message(msg: &automerge::sync::Message) -> Result<(), &'static str> {
+    const BAD: &str = "malformed Bloom filter in sync message";
+    for have in &msg.have {
+        // The filter's fields are private; its wire form is three LEB128 numbers and the bits.
+        let bytes = have.bloom.to_bytes();
+        let mut input = bytes.as_slice();
+        let mut next = || leb128_u64(&mut input).ok_or(BAD);
+        if bytes.is_empty() {
+            continue; // an empty filter: automerge never probes it
+        }
+        let _entries = next()?;
+        let bits_per_entry = next()?;
+        let probes = next()?;
+        let valid = |n: u64| (1..=MAX_BLOOM_PARAMETER).contains(&n);
+        if !valid(bits_per_entry) || !valid(probes) || input.is_empty() {
+            return Err(BAD);
+        }
+    }
+    Ok(())
+}
+
+fn leb128_u64(input: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = input.split_first()?;
+        *input = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
 }
@@ -308,6 +350,33 @@ impl ServerMessage<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bloom_filters_that_would_crash_automerge_are_refused() {
+        use automerge::sync::Message;
+        // One `have` whose filter has one entry and the given parameters and bits; no changes.
+        let message = |bloom: &[u8]| {
+            let mut m = vec![0x42, 0, 0, 1, 0, bloom.len() as u8];
+            m.extend_from_slice(bloom);
+            m.push(0);
+            Message::decode(&m).expect("automerge reads it")
+        };
+        let ok = message(&[1, 10, 7, 0xff, 0x03]);
+        assert_eq!(check_sync_message(&ok), Ok(()));
+        // Zero bits per entry: a division by zero in automerge.
+        assert!(check_sync_message(&message(&[1, 0, 7])).is_err());
+        // Four billion probes: a 16 GB allocation.
+        let huge = [1, 10, 0x80, 0xd0, 0xac, 0xf3, 0x0e, 0xff, 0x03];
+        assert!(check_sync_message(&message(&huge)).is_err());
+        // Messages without filters, as a first request sends, pass.
+        let mut state = automerge::sync::State::new();
+        let first = automerge::sync::SyncDoc::generate_sync_message(
+            &automerge::Automerge::new(),
+            &mut state,
+        )
+        .unwrap();
+        assert_eq!(check_sync_message(&first), Ok(()));
+    }
 
     fn encode(v: &Value) -> Vec<u8> {
         let mut out = Vec::new();

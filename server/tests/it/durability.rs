@@ -9,9 +9,9 @@ use tokio::process::{Child, Command};
 use crate::forged::{add_bullet, bullet_texts};
 use crate::support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_rapporteur");
+pub const BIN: &str = env!("CARGO_BIN_EXE_rapporteur");
 
-async fn spawn(dir: &std::path::Path) -> (Child, String) {
+pub async fn spawn(dir: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--bind", "127.0.0.1:0", "--web-dir"])
         .arg(dir.join("web"))
@@ -44,7 +44,7 @@ async fn spawn(dir: &std::path::Path) -> (Child, String) {
     (child, addr)
 }
 
-fn cli(dir: &std::path::Path, args: &[&str]) -> String {
+pub fn cli(dir: &std::path::Path, args: &[&str]) -> String {
     let out = std::process::Command::new(BIN)
         .args(args)
         .arg("--database-url")
@@ -123,7 +123,7 @@ async fn acknowledged_edits_survive_sigkill() {
     child.kill().await.unwrap();
 }
 
-async fn get_json(addr: &str, path: &str, token: &str) -> serde_json::Value {
+pub async fn get_json(addr: &str, path: &str, token: &str) -> serde_json::Value {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let req = format!(

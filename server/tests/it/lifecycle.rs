@@ -28,7 +28,11 @@ async fn idle_documents_unload_compact_and_reload() {
         idle_unload: Duration::from_millis(300),
         compact_after: 5,
     };
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), config).await;
+    let options = Options {
+        docs: config,
+        ..Options::default()
+    };
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), options).await;
     let doc = server.group_doc(1).await;
     let doc_id = rapporteur::ids::DocId::parse(&doc).unwrap();
     let token = server.invite(Role::Rapporteur, Some(1)).await;

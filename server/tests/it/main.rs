@@ -1,7 +1,13 @@
 //! Integration tests of the server over real sockets, compiled as one test binary.
 
+mod convergence;
+mod crash;
 mod durability;
 mod forged;
+mod fuzz_corpus;
+mod hostile;
 mod lifecycle;
+mod network;
+mod storage_faults;
 mod summary;
 mod support;

@@ -20,6 +20,16 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const WAIT: Duration = Duration::from_secs(10);
 pub const SLUG: &str = rapporteur::meeting::DEMO_SLUG;
 
+/// How to start a `TestServer`.
+#[derive(Default)]
+pub struct Options {
+    pub limits: rapporteur::sync::limits::Limits,
+    /// Document unload and compaction thresholds.
+    pub docs: rapporteur::docs::DocsConfig,
+    #[allow(clippy::type_complexity)]
+    pub wrap_store: Option<Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send>>,
+}
+
 /// A server running in this process on a temporary SQLite file.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -36,13 +46,17 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: tempfile::TempDir) -> Self {
-        Self::start_with(dir, Default::default()).await
+        Self::start_with(dir, Options::default()).await
     }
 
-    /// A server with its own document settings (unload and compaction thresholds).
-    pub async fn start_with(dir: tempfile::TempDir, docs: rapporteur::docs::DocsConfig) -> Self {
+    /// A server with other limits, or with its store wrapped (to inject faults).
+    pub async fn start_with(dir: tempfile::TempDir, options: Options) -> Self {
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         let store = rapporteur::store::open(&url).await.unwrap();
+        let store = match options.wrap_store {
+            Some(wrap) => wrap(store),
+            None => store,
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let public_url = format!("http://{addr}");
@@ -52,7 +66,8 @@ impl TestServer {
         let settings = Settings {
             public_url,
             web_dir: dir.path().join("web"),
-            docs,
+            docs: options.docs,
+            limits: options.limits,
         };
         let state = AppState::new(store.clone(), settings).await.unwrap();
         let metrics = state.metrics.clone();
@@ -164,6 +179,44 @@ impl Peer {
         Self {
             ws,
             id: format!("peer-{}", uuid::Uuid::new_v4()),
+        }
+    }
+
+    /// Connects and joins, or `None` if the server is not there (it may have just died).
+    pub async fn try_join(url: &str) -> Option<Self> {
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .ok()?
+            .ok()?;
+        let mut peer = Self {
+            ws,
+            id: format!("peer-{}", uuid::Uuid::new_v4()),
+        };
+        let join = map(vec![
+            ("type", text("join")),
+            ("senderId", text(&peer.id)),
+            ("peerMetadata", Value::Map(vec![])),
+            ("supportedProtocolVersions", Value::Array(vec![text("1")])),
+        ]);
+        peer.send(&join).await;
+        match peer.try_next(WAIT).await? {
+            Some(m) if field_text(&m, "type") == Some("peer") => Some(peer),
+            _ => None,
+        }
+    }
+
+    /// The next message within `wait`: `None` if none came in time, `Some(None)` if the
+    /// connection ended (or the frame was not CBOR).
+    pub async fn try_next(&mut self, wait: Duration) -> Option<Option<Value>> {
+        loop {
+            let msg = tokio::time::timeout(wait, self.ws.next()).await.ok()?;
+            match msg {
+                Some(Ok(Message::Binary(b))) => {
+                    return Some(ciborium::de::from_reader(b.as_ref()).ok())
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Some(None),
+                Some(Ok(_)) => continue,
+            }
         }
     }
 
