@@ -62,18 +62,25 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) if state.metrics.store_healthy() => "ready".into_response(),
-        Ok(()) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the last write to the database failed",
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "database not reachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database not reachable").into_response()
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "database not reachable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database not reachable").into_response();
+    }
+    if !state.metrics.store_healthy() {
+        // The last commit failed: ready again as soon as the database takes a write.
+        match state.store.probe_write().await {
+            Ok(()) => state.metrics.set_store_healthy(true),
+            Err(e) => {
+                tracing::warn!(error = %e, "database refuses writes");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database refuses writes",
+                )
+                    .into_response();
+            }
         }
     }
+    "ready".into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -151,6 +151,12 @@ pub trait Store: Send + Sync + 'static {
     /// Answers when the database does: for `/readyz`.
     async fn ping(&self) -> Result<()>;
 
+    /// A small real write: after a failed commit, `/readyz` reports ready again only once the
+    /// database takes writes again (a full disk answers pings).
+    async fn probe_write(&self) -> Result<()> {
+        self.ping().await
+    }
+
     async fn setting(&self, key: &str) -> Result<Option<String>>;
     /// Sets `key` unless it is set already; returns the value in force.
     async fn init_setting(&self, key: &str, value: &str) -> Result<String>;

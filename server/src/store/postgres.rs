@@ -111,6 +111,17 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn probe_write(&self) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ('write_probe', $1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(now_ms().to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn setting(&self, key: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
             .bind(key)

@@ -187,9 +187,10 @@ async fn a_failing_database_refuses_edits_reports_not_ready_and_recovers() {
     );
     assert_eq!(http_status(server.addr, "/readyz").await, 503);
 
-    // The database works again. The client reconnects (its copy still has the change) and
-    // the change goes through.
+    // The database works again: the node is ready before anyone writes. The client
+    // reconnects (its copy still has the change) and the change goes through.
     faults.broken.store(false, Ordering::SeqCst);
+    assert_eq!(http_status(server.addr, "/readyz").await, 200);
     let mut peer = Peer::join(&url).await;
     replica.state = automerge::sync::State::new();
     replica.sync_acked(&mut peer).await;
