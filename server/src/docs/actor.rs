@@ -33,8 +33,13 @@ use crate::sync::protocol::{ServerMessage, SyncFrame};
 const MAX_EPHEMERAL_BYTES: usize = 16 * 1024;
 /// Bytes of changes that may wait for their dependencies before they are dropped.
 const MAX_WAITING_BYTES: usize = 4 << 20;
-/// Most commands handled in one batch.
-const MAX_BATCH: usize = 256;
+/// Most commands handled in one batch. Large enough to take every viewer's acknowledgement of
+/// the previous fan-out together with the writers' next changes: each batch with changes waits
+/// for one durable commit, so a small batch turns a thousand acknowledgements into several
+/// commits' worth of waiting for the writers queued behind them.
+const MAX_BATCH: usize = 8192;
+/// Commands queued per document before connections wait (backpressure on their sockets).
+const QUEUE: usize = 8192;
 /// Least time between two presence broadcasts on an index document.
 const PRESENCE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -163,7 +168,7 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
     let presence =
         (record.kind == DocKind::Index).then(|| shared.presence.subscribe(&record.meeting));
     let record = Arc::new(record);
-    let (tx, rx) = mpsc::channel(1024);
+    let (tx, rx) = mpsc::channel(QUEUE);
     let actor = Actor {
         shared: shared.clone(),
         id: id.clone(),
@@ -520,7 +525,18 @@ impl Actor {
             if settled(&heads, &peer.state) {
                 continue;
             }
-            let bucket = classes.entry(hasher.hash_one(&peer.state)).or_default();
+            // Bucket by the fields that tell states apart in practice (hashing the whole state,
+            // sent hashes and bloom filters included, showed in profiles); equality below is
+            // on the whole state.
+            let st = &peer.state;
+            let key = hasher.hash_one((
+                &st.their_heads,
+                &st.last_sent_heads,
+                &st.shared_heads,
+                st.in_flight,
+                st.sent_hashes.len(),
+            ));
+            let bucket = classes.entry(key).or_default();
             match bucket
                 .iter_mut()
                 .find(|class| self.peers[&class[0]].state == peer.state)
