@@ -36,11 +36,44 @@ pub enum Phase {
     },
 }
 
-/// A change as every viewer sees it, parsed once.
-struct Parsed {
+struct Applied {
     hash: ChangeHash,
     deps: Vec<ChangeHash>,
     sent: Option<Instant>,
+}
+
+/// Splits back-to-back storage chunks: magic (4 bytes), checksum (4), type (1), LEB128
+/// length, body.
+fn split_chunks(mut bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let mut len: u64 = 0;
+        let mut at = 9;
+        for shift in (0..64).step_by(7) {
+            let b = *bytes.get(at)?;
+            at += 1;
+            len |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let end = at.checked_add(usize::try_from(len).ok()?)?;
+        out.push(bytes.get(..end)?);
+        bytes = &bytes[end..];
+    }
+    Some(out)
+}
+
+/// A chunk of a sync message as every viewer sees it, parsed once.
+enum Parsed {
+    Changes(Vec<Applied>),
+    /// A whole document: what automerge sends instead of the changes when they are more
+    /// than a third of the document (a viewer that fell behind, or a young document).
+    Doc {
+        // std Mutex: used for reads without awaiting.
+        doc: Box<Mutex<Automerge>>,
+        heads: Vec<ChangeHash>,
+    },
 }
 
 pub struct DocState {
@@ -64,19 +97,38 @@ impl DocState {
         if let Some(p) = self.parsed.lock().expect("parsed lock").get(chunk) {
             return Some(p.clone());
         }
-        let change = Change::from_bytes(chunk.to_vec()).ok()?;
-        let hash = change.hash();
-        let sent = self.sent.lock().expect("sent lock").get(&hash).copied();
-        let p = Arc::new(Parsed {
-            hash,
-            deps: change.deps().to_vec(),
-            sent,
-        });
+        let p = if chunk.get(8) == Some(&0) {
+            let doc = Automerge::load(chunk).ok()?;
+            let mut heads = doc.get_heads();
+            heads.sort();
+            Parsed::Doc {
+                doc: Box::new(Mutex::new(doc)),
+                heads,
+            }
+        } else {
+            // One or more change chunks back to back (a V2 message packs them into one).
+            let mut changes = Vec::new();
+            for piece in split_chunks(chunk)? {
+                let change = Change::from_bytes(piece.to_vec()).ok()?;
+                let hash = change.hash();
+                changes.push(Applied {
+                    hash,
+                    deps: change.deps().to_vec(),
+                    sent: self.sent_at(&hash),
+                });
+            }
+            Parsed::Changes(changes)
+        };
+        let p = Arc::new(p);
         self.parsed
             .lock()
             .expect("parsed lock")
             .insert(chunk.to_vec(), p.clone());
         Some(p)
+    }
+
+    fn sent_at(&self, hash: &ChangeHash) -> Option<Instant> {
+        self.sent.lock().expect("sent lock").get(hash).copied()
     }
 }
 
@@ -259,12 +311,27 @@ pub async fn writer(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut edits = 0u64;
     let mut accepted = 0u64;
-    let drain_until = until + Duration::from_secs(20);
+    let mut reported = false;
     loop {
         let typing = Instant::now() < until;
-        if !typing && pending(&r.doc, &r.state, &actor) == Some(0) {
-            break;
+        if !typing && !reported && pending(&r.doc, &r.state, &actor) == Some(0) {
+            // Everything this writer typed is acknowledged: the run can fetch the final heads.
+            reported = true;
+            run.counters.writers_done.fetch_add(1, Relaxed);
         }
+        // Then stay, receiving the others' last changes, until the heads are the server's
+        // final ones.
+        let drain_until = match &*phase.borrow() {
+            Phase::Drain { targets, until } => {
+                let mut heads = r.doc.get_heads();
+                heads.sort();
+                if heads == targets[spec.doc] {
+                    break;
+                }
+                Some(*until)
+            }
+            _ => None,
+        };
         tokio::select! {
             _ = tick.tick(), if typing => {
                 typist.edit(&mut r.doc)?;
@@ -297,7 +364,10 @@ pub async fn writer(
                     _ => {}
                 }
             }
-            _ = tokio::time::sleep_until(drain_until) => break,
+            _ = phase.changed() => {}
+            _ = sleep_or_never(drain_until) => break,
+            // Typing over and not acknowledged within a minute: give up, counted as lost.
+            _ = tokio::time::sleep_until(until + Duration::from_secs(60)), if !typing => break,
         }
     }
     Ok(WriterEnd {
@@ -307,6 +377,13 @@ pub async fn writer(
 }
 
 use std::sync::atomic::Ordering::Relaxed;
+
+async fn sleep_or_never(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
 
 /// How many of this writer's changes the server has not acknowledged, if its heads are known.
 fn pending(doc: &Automerge, state: &sync::State, actor: &ActorId) -> Option<u64> {
@@ -483,20 +560,46 @@ fn advance(run: &Run, i: usize, heads: &mut Vec<ChangeHash>, data: &[u8]) -> Opt
     let now = Instant::now();
     for chunk in msg.changes.iter() {
         let Some(p) = run.docs[i].parse(chunk) else {
-            // Not a single change (a whole-document chunk): count it as an error; the final
-            // comparison of heads will show the viewer as diverged.
+            // Neither a change nor a document: the final comparison of heads will show this
+            // viewer as diverged.
             run.counters.errors.fetch_add(1, Relaxed);
             continue;
         };
-        run.counters.changes_to_viewers.fetch_add(1, Relaxed);
-        if let Some(sent) = p.sent {
-            run.latency.record(now.saturating_duration_since(sent));
+        match &*p {
+            Parsed::Changes(changes) => {
+                for c in changes {
+                    run.counters.changes_to_viewers.fetch_add(1, Relaxed);
+                    if let Some(sent) = c.sent {
+                        run.latency.record(now.saturating_duration_since(sent));
+                    }
+                    if heads.contains(&c.hash) {
+                        continue;
+                    }
+                    heads.retain(|h| !c.deps.contains(h));
+                    heads.push(c.hash);
+                }
+            }
+            Parsed::Doc { doc, heads: theirs } => {
+                // What this viewer had not seen yet: the changes after its heads.
+                let new: Vec<ChangeHash> = {
+                    let doc = doc.lock().expect("doc lock");
+                    let base: Vec<ChangeHash> =
+                        if heads.iter().all(|h| doc.get_change_by_hash(h).is_some()) {
+                            heads.clone()
+                        } else {
+                            Vec::new()
+                        };
+                    doc.get_changes(&base).iter().map(|c| c.hash()).collect()
+                };
+                for hash in &new {
+                    run.counters.changes_to_viewers.fetch_add(1, Relaxed);
+                    if let Some(sent) = run.docs[i].sent_at(hash) {
+                        run.latency.record(now.saturating_duration_since(sent));
+                    }
+                }
+                heads.clone_from(theirs);
+            }
         }
-        if heads.contains(&p.hash) {
-            continue;
-        }
-        heads.retain(|h| !p.deps.contains(h));
-        heads.push(p.hash);
     }
     heads.sort();
     // What a client answers after applying changes: its new heads, and that it has everything

@@ -75,6 +75,8 @@ pub struct Counters {
     pub viewers_ready: AtomicU64,
     pub viewers_failed: AtomicU64,
     pub writers_failed: AtomicU64,
+    /// Writers whose every edit the server acknowledged after typing stopped.
+    pub writers_done: AtomicU64,
 }
 
 /// CPU time (user + system) of a process, in seconds, from `/proc/<pid>/stat`.

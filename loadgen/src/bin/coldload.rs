@@ -66,7 +66,7 @@ fn type_into(doc: &mut Automerge, changes: usize) -> anyhow::Result<Vec<Vec<u8>>
         } else {
             let text = &texts[(rng as usize) % texts.len()];
             let len = tx.length(text);
-            if len > 300 && rng % 3 == 0 {
+            if len > 300 && rng.is_multiple_of(3) {
                 tx.splice_text(text, len - 3, 3, "")?;
             } else {
                 tx.splice_text(
