@@ -8,7 +8,8 @@
 # the six documents and the index); a stepped search for the most viewers, and separately the
 # most edits/s, that hold p99 < 50 ms with nothing lost; a cold load of a 50,000-change document.
 #
-# Knobs (environment): DURATION (s, meeting run; default 300), STEP_DURATION (s, each search
+# Knobs (environment): PARTS (default "meeting growth cold"), ONLY_SERVERS (e.g. "stock"),
+# OUT (a result directory; reruns into it replace those runs), DURATION (s, meeting run; default 300), STEP_DURATION (s, each search
 # step; default 20), VIEWERS (default 1000), VIEWER_STEPS, RATE_STEPS, BASELINE_BIN (an older
 # rapporteur binary to measure as "before"), PG_URL (default postgres://postgres@127.0.0.1:5432).
 # Everything listens on 127.0.0.1 only.
@@ -24,6 +25,9 @@ VIEWER_STEPS=${VIEWER_STEPS:-"100 250 500 1000 1500 2000 3000"}
 RATE_STEPS=${RATE_STEPS:-"5 10 20 40 80"}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 BASELINE_BIN=${BASELINE_BIN:-}
+# Parts to run (all by default): meeting, growth, cold; and servers to run them against.
+PARTS=${PARTS:-"meeting growth cold"}
+ONLY_SERVERS=${ONLY_SERVERS:-}
 OUT=${OUT:-$ROOT/bench/out/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 echo "results in $OUT"
@@ -144,21 +148,26 @@ elif start_rapporteur "$BIN" "$PG_URL/$PROBE_DB" "$OUT"; then
 else
   stop_server
   { echo "not available in this build: \`rapporteur serve --database-url postgres://…\` exits with:"
-    grep -iE 'unsupported|error' "$OUT/server.log" | tail -n 1 | sed 's/^ *//'; } \
+    grep -m1 -iE 'unsupported database' "$OUT/server.log" | sed 's/^ *//'; } \
     | tee "$OUT/postgres-unavailable.txt"
 fi
 psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $PROBE_DB" >> "$OUT/postgres-probe.log" 2>&1 || true
 [[ -n "$BASELINE_BIN" ]] && SERVERS+=(baseline)
 SERVERS+=(stock)
 
+if [[ -n "$ONLY_SERVERS" ]]; then
+  read -r -a SERVERS <<< "$ONLY_SERVERS"
+fi
+wants() { [[ " $PARTS " == *" $1 "* ]]; }
+
 # 1. The meeting.
-for s in "${SERVERS[@]}"; do
+wants meeting && for s in "${SERVERS[@]}"; do
   run_one "$s" "meeting-$s" --writers 30 --rate 5 --viewers "$VIEWERS" --duration "$DURATION" || true
 done
 
 # 2. Growth: viewers at the meeting's edit rate, then edits/s with 100 viewers. Each search
 # stops at the first step that fails.
-for s in "${SERVERS[@]}"; do
+wants growth && for s in "${SERVERS[@]}"; do
   for v in $VIEWER_STEPS; do
     run_one "$s" "viewers-$s-$v" --writers 30 --rate 5 --viewers "$v" --duration "$STEP_DURATION" || break
     passes "$OUT/viewers-$s-$v/report.json" || break
@@ -170,7 +179,7 @@ for s in "${SERVERS[@]}"; do
 done
 
 # 3. Cold load of a 50,000-change document.
-"$ROOT/target/release/rapporteur-coldload" --changes "$COLD_CHANGES" --out "$OUT/coldload.json" > /dev/null
+wants cold && "$ROOT/target/release/rapporteur-coldload" --changes "$COLD_CHANGES" --out "$OUT/coldload.json" > /dev/null
 
 # 4. The report.
 python3 bench/report.py "$OUT" "$ROOT/docs/benchmarks"

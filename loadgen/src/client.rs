@@ -294,13 +294,28 @@ pub async fn writer(
     .await?;
     let _ = ready.send(());
 
+    // Keep reading while the viewers connect: servers ping idle peers and drop those that do
+    // not answer (the stock server after a few seconds), and answers need reads.
     let mut phase = run.phase.subscribe();
     let until = loop {
         if let Phase::Run { until } = &*phase.borrow_and_update() {
             break *until;
         }
-        if phase.changed().await.is_err() {
-            anyhow::bail!("the run ended before it started");
+        tokio::select! {
+            changed = phase.changed() => {
+                if changed.is_err() {
+                    anyhow::bail!("the run ended before it started");
+                }
+            }
+            frame = conn.next() => {
+                let Some(frame) = frame else { anyhow::bail!("connection closed before the run") };
+                if let Incoming::Sync { doc, data } = wire::decode(&frame) {
+                    if doc == doc_id {
+                        r.receive(&data)?;
+                        r.push(&mut conn, &doc_id, "sync").await?;
+                    }
+                }
+            }
         }
     };
     let actor = r.doc.get_actor().clone();
