@@ -123,20 +123,6 @@ run_one() {
   stop_server
 }
 
-# passes FILE: p99 under 50 ms, nothing lost or diverged.
-passes() {
-  python3 - "$1" <<'EOF'
-import json, sys
-try:
-    r = json.load(open(sys.argv[1]))
-except Exception:
-    sys.exit(1)
-ok = (r["latency_ms"]["p99"] < 50 and r["lost_edits"] == 0 and r["viewer_docs_diverged"] == 0
-      and r["writers_diverged"] == 0 and r["latency_ms"]["samples"] > 0)
-sys.exit(0 if ok else 1)
-EOF
-}
-
 SERVERS=(sqlite)
 PROBE_DB="bench_probe_$$"
 if ! psql "$PG_URL/postgres" -qc "CREATE DATABASE $PROBE_DB" > "$OUT/postgres-probe.log" 2>&1; then
@@ -165,16 +151,29 @@ wants meeting && for s in "${SERVERS[@]}"; do
   run_one "$s" "meeting-$s" --writers 30 --rate 5 --viewers "$VIEWERS" --duration "$DURATION" || true
 done
 
-# 2. Growth: viewers at the meeting's edit rate, then edits/s with 100 viewers. Each search
-# stops at the first step that fails.
+# 2. Growth: viewers at the meeting's edit rate, then edits/s with 100 viewers. A search goes
+# on past the goal while p99 stays under 2 s and nothing is lost (so that the plot shows the
+# curve), and stops there; the report takes the largest step that held the goal.
+keeps_going() {
+  python3 - "$1" <<'PY'
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except Exception:
+    sys.exit(1)
+ok = (r["latency_ms"]["p99"] < 2000 and r["lost_edits"] == 0 and r["viewer_docs_diverged"] == 0
+      and r["latency_ms"]["samples"] > 0)
+sys.exit(0 if ok else 1)
+PY
+}
 wants growth && for s in "${SERVERS[@]}"; do
   for v in $VIEWER_STEPS; do
     run_one "$s" "viewers-$s-$v" --writers 30 --rate 5 --viewers "$v" --duration "$STEP_DURATION" || break
-    passes "$OUT/viewers-$s-$v/report.json" || break
+    keeps_going "$OUT/viewers-$s-$v/report.json" || break
   done
-  for r in $RATE_STEPS; do
+  for r in ${RATE_STEPS}; do
     run_one "$s" "rate-$s-$r" --writers 30 --rate "$r" --viewers 100 --duration "$STEP_DURATION" || break
-    passes "$OUT/rate-$s-$r/report.json" || break
+    keeps_going "$OUT/rate-$s-$r/report.json" || break
   done
 done
 
