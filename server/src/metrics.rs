@@ -57,6 +57,8 @@ pub struct Metrics {
     pub messages_out: AtomicU64,
     pub slow_consumers: AtomicU64,
     pub rate_limited: AtomicU64,
+    /// Sync messages generated for fan-out: one per class of peers with equal sync states.
+    pub fanout_generated: AtomicU64,
     pub store_batches: AtomicU64,
     pub store_chunks: AtomicU64,
     store_unhealthy: AtomicBool,
@@ -133,6 +135,11 @@ impl Metrics {
                 &self.rate_limited,
             ),
             (
+                "rapporteur_fanout_generated_total",
+                "Sync messages generated for fan-out (one per group of peers in the same sync state).",
+                &self.fanout_generated,
+            ),
+            (
                 "rapporteur_store_batches_total",
                 "Group-commit transactions.",
                 &self.store_batches,
@@ -150,6 +157,29 @@ impl Metrics {
                 value.load(Relaxed)
             );
         }
+        // The process's own CPU time and memory, as the benchmark reads them from outside.
+        if let Some(cpu) = process_cpu_seconds() {
+            let _ = writeln!(
+                out,
+                "# HELP process_cpu_seconds_total User and system CPU time.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {cpu}"
+            );
+        }
+        for (name, key, help) in [
+            ("process_resident_memory_bytes", "VmRSS", "Resident memory."),
+            (
+                "process_resident_memory_peak_bytes",
+                "VmHWM",
+                "Peak resident memory.",
+            ),
+        ] {
+            if let Some(kib) = process_status_kib(key) {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
+                    kib * 1024
+                );
+            }
+        }
         self.fanout_latency.render(
             &mut out,
             "rapporteur_fanout_latency_seconds",
@@ -162,4 +192,25 @@ impl Metrics {
         );
         out
     }
+}
+
+/// utime + stime of this process from `/proc/self/stat`, assuming the usual 100 ticks a second.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 2..)?
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// A `/proc/self/status` field in KiB.
+fn process_status_kib(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(key).is_some_and(|r| r.starts_with(':')))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

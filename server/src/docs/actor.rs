@@ -27,14 +27,19 @@ use crate::ids::{DocId, PeerId};
 use crate::metrics::Metrics;
 use crate::presence::{Counts, Presence, Table};
 use crate::store::{Chunk, ClusterEvent, DocKind, DocRecord, GroupState};
-use crate::sync::protocol::{check_sync_message, ServerMessage};
+use crate::sync::protocol::{check_sync_message, ServerMessage, SyncFrame};
 
 /// Largest `ephemeral` payload relayed.
 const MAX_EPHEMERAL_BYTES: usize = 16 * 1024;
 /// Bytes of changes that may wait for their dependencies before they are dropped.
 const MAX_WAITING_BYTES: usize = 4 << 20;
-/// Most commands handled in one batch.
-const MAX_BATCH: usize = 256;
+/// Most commands handled in one batch. Large enough to take every viewer's acknowledgement of
+/// the previous fan-out together with the writers' next changes: each batch with changes waits
+/// for one durable commit, so a small batch turns a thousand acknowledgements into several
+/// commits' worth of waiting for the writers queued behind them.
+const MAX_BATCH: usize = 8192;
+/// Commands queued per document before connections wait (backpressure on their sockets).
+const QUEUE: usize = 8192;
 /// Least time between two presence broadcasts on an index document.
 const PRESENCE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -180,7 +185,7 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
     let presence =
         (record.kind == DocKind::Index).then(|| shared.presence.subscribe(&record.meeting));
     let record = Arc::new(record);
-    let (tx, rx) = mpsc::channel(1024);
+    let (tx, rx) = mpsc::channel(QUEUE);
     let actor = Actor {
         shared: shared.clone(),
         id: id.clone(),
@@ -210,11 +215,20 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
 }
 
 /// Rebuilds a document from its chunks (a snapshot and increments, in order).
+///
+/// The increments are applied in one `load_incremental` call (it takes chunks back to back):
+/// each call on a large document has a fixed cost, and a cold document may carry hundreds of
+/// increments since its last compaction.
 pub fn load_doc(chunks: &[Chunk]) -> Result<Automerge, DocError> {
+    let corrupt = |e: AutomergeError| DocError::Corrupt(e.to_string());
+    let Some((first, rest)) = chunks.split_first() else {
+        return Ok(Automerge::new());
+    };
     let mut doc = Automerge::new();
-    for chunk in chunks {
-        doc.load_incremental(&chunk.data)
-            .map_err(|e| DocError::Corrupt(e.to_string()))?;
+    doc.load_incremental(&first.data).map_err(corrupt)?;
+    if !rest.is_empty() {
+        let joined: Vec<u8> = rest.iter().flat_map(|c| c.data.iter().copied()).collect();
+        doc.load_incremental(&joined).map_err(corrupt)?;
     }
     Ok(doc)
 }
@@ -485,9 +499,7 @@ impl Actor {
                 .filter(|c| !answered.contains(c))
                 .copied()
                 .collect();
-            for conn in others {
-                self.send_sync(conn);
-            }
+            self.fan_out(others);
         }
         if changed {
             self.shared
@@ -557,20 +569,79 @@ impl Actor {
 
     /// Sends a peer whatever the sync protocol says it needs now, if anything.
     fn send_sync(&mut self, conn: u64) {
+        let heads = self.doc.get_heads();
         let Some(peer) = self.peers.get_mut(&conn) else {
             return;
         };
+        if settled(&heads, &peer.state) {
+            return;
+        }
         if let Some(msg) = self.doc.generate_sync_message(&mut peer.state) {
-            let data = msg.encode();
-            peer.link.outbox.send(
-                ServerMessage::Sync {
-                    sender: &self.shared.server.peer_id,
-                    target: &peer.link.peer_id,
-                    doc: self.id.as_str(),
-                    data: &data,
+            let frame =
+                SyncFrame::new(&self.shared.server.peer_id, self.id.as_str(), &msg.encode());
+            peer.link.outbox.send(frame.for_target(&peer.link.peer_id));
+        }
+    }
+
+    /// `send_sync` for many peers at once. A sync message is a pure function of the document
+    /// and the peer's sync state, and so is the state it leaves behind: peers whose states are
+    /// equal (viewers that acknowledged the same heads, the common case) get one generated and
+    /// encoded message between them and end in one state. The work is per distinct state, not
+    /// per peer.
+    fn fan_out(&mut self, conns: Vec<u64>) {
+        let heads = self.doc.get_heads();
+        use std::hash::BuildHasher;
+        let hasher = std::hash::RandomState::new();
+        // State hash -> classes of peers with equal states (hash collisions make more classes).
+        let mut classes: HashMap<u64, Vec<Vec<u64>>> = HashMap::new();
+        for conn in conns {
+            let Some(peer) = self.peers.get(&conn) else {
+                continue;
+            };
+            if settled(&heads, &peer.state) {
+                continue;
+            }
+            // Bucket by the fields that tell states apart in practice (hashing the whole state,
+            // sent hashes and bloom filters included, showed in profiles); equality below is
+            // on the whole state.
+            let st = &peer.state;
+            let key = hasher.hash_one((
+                &st.their_heads,
+                &st.last_sent_heads,
+                &st.shared_heads,
+                st.in_flight,
+                st.sent_hashes.len(),
+            ));
+            let bucket = classes.entry(key).or_default();
+            match bucket
+                .iter_mut()
+                .find(|class| self.peers[&class[0]].state == peer.state)
+            {
+                Some(class) => class.push(conn),
+                None => bucket.push(vec![conn]),
+            }
+        }
+        let metrics = &self.shared.metrics;
+        for class in classes.into_values().flatten() {
+            let Some(first) = self.peers.get_mut(&class[0]) else {
+                continue;
+            };
+            let Some(msg) = self.doc.generate_sync_message(&mut first.state) else {
+                continue;
+            };
+            let state = first.state.clone();
+            metrics.fanout_generated.fetch_add(1, Ordering::Relaxed);
+            let frame =
+                SyncFrame::new(&self.shared.server.peer_id, self.id.as_str(), &msg.encode());
+            for (i, conn) in class.iter().enumerate() {
+                let Some(peer) = self.peers.get_mut(conn) else {
+                    continue;
+                };
+                if i > 0 {
+                    peer.state.clone_from(&state);
                 }
-                .encode(),
-            );
+                peer.link.outbox.send(frame.for_target(&peer.link.peer_id));
+            }
         }
     }
 
@@ -751,6 +822,23 @@ pub async fn compact(shared: &Shared, id: &DocId) -> Result<(), DocError> {
     shared.store.compact(id, upto, &snapshot).await?;
     tracing::debug!(doc = %id, upto, bytes = snapshot.len(), "compacted");
     Ok(())
+}
+
+/// Whether `generate_sync_message` would return nothing for this state, decided without the
+/// work it does first (finding the changes the peer lacks through the change graph): the peer
+/// has told us it holds exactly our heads, asks for nothing, summarises its changes from those
+/// heads, and we already sent those heads. Every acknowledgement from every viewer lands here.
+fn settled(heads: &[automerge::ChangeHash], state: &sync::State) -> bool {
+    !heads.is_empty()
+        && state.have_responded
+        && !state.needs_reset
+        && state.last_sent_heads == heads
+        && state.their_heads.as_deref() == Some(heads)
+        && state.their_need.as_ref().is_some_and(Vec::is_empty)
+        && state
+            .their_have
+            .as_ref()
+            .is_some_and(|have| have.iter().all(|h| h.last_sync == heads))
 }
 
 /// Sets `sender` in a CBOR map payload to the authenticated person, whatever the client wrote.

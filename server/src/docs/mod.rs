@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-pub use actor::{Access, DocCommand, Outbox, PeerLink};
+pub use actor::{load_doc, Access, DocCommand, Outbox, PeerLink};
 
 use crate::cluster::Cluster;
 use crate::ids::DocId;

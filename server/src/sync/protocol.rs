@@ -347,6 +347,64 @@ impl ServerMessage<'_> {
     }
 }
 
+/// A `sync` frame going to many peers: everything but `targetId` is encoded once, and each
+/// peer's frame is that prefix plus its own `targetId` entry (CBOR maps are unordered). Fan-out
+/// to a thousand viewers then costs a thousand copies, not a thousand encodings.
+pub struct SyncFrame {
+    prefix: Vec<u8>,
+}
+
+impl SyncFrame {
+    pub fn new(sender: &PeerId, doc: &str, data: &[u8]) -> Self {
+        let mut prefix = Vec::with_capacity(data.len() + sender.0.len() + doc.len() + 48);
+        cbor_head(&mut prefix, 5, 5); // a map of five entries, the last one added per peer
+        cbor_text(&mut prefix, "type");
+        cbor_text(&mut prefix, "sync");
+        cbor_text(&mut prefix, "senderId");
+        cbor_text(&mut prefix, &sender.0);
+        cbor_text(&mut prefix, "documentId");
+        cbor_text(&mut prefix, doc);
+        cbor_text(&mut prefix, "data");
+        cbor_head(&mut prefix, 2, data.len() as u64);
+        prefix.extend_from_slice(data);
+        Self { prefix }
+    }
+
+    pub fn for_target(&self, target: &PeerId) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.prefix.len() + target.0.len() + 12);
+        out.extend_from_slice(&self.prefix);
+        cbor_text(&mut out, "targetId");
+        cbor_text(&mut out, &target.0);
+        out
+    }
+}
+
+/// A CBOR item head: major type and length, in the shortest form.
+fn cbor_head(out: &mut Vec<u8>, major: u8, len: u64) {
+    let m = major << 5;
+    match len {
+        0..=23 => out.push(m | len as u8),
+        24..=0xff => out.extend_from_slice(&[m | 24, len as u8]),
+        0x100..=0xffff => {
+            out.push(m | 25);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(m | 26);
+            out.extend_from_slice(&(len as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(m | 27);
+            out.extend_from_slice(&len.to_be_bytes());
+        }
+    }
+}
+
+fn cbor_text(out: &mut Vec<u8>, s: &str) {
+    cbor_head(out, 3, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,5 +536,38 @@ mod tests {
         let f = Fields(&m);
         assert_eq!(f.text("type").unwrap(), "sync");
         assert_eq!(f.bytes("data").unwrap(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_shared_sync_frame_decodes_as_the_per_peer_encoding() {
+        let me = PeerId("server".into());
+        let doc = "4NMNnkMhL8jXrdJ9jamS2z3Fzhpm";
+        for size in [0usize, 23, 24, 255, 256, 70_000] {
+            let data: Vec<u8> = (0..size).map(|i| i as u8).collect();
+            let frame = SyncFrame::new(&me, doc, &data);
+            for target in ["c", "loadgen-0123456789abcdef0123456789abcdef"] {
+                let you = PeerId(target.into());
+                let shared: Value =
+                    ciborium::de::from_reader(frame.for_target(&you).as_slice()).unwrap();
+                let single: Value = ciborium::de::from_reader(
+                    ServerMessage::Sync {
+                        sender: &me,
+                        target: &you,
+                        doc,
+                        data: &data,
+                    }
+                    .encode()
+                    .as_slice(),
+                )
+                .unwrap();
+                let (Value::Map(mut a), Value::Map(mut b)) = (shared, single) else {
+                    panic!("not maps")
+                };
+                let key = |e: &(Value, Value)| e.0.as_text().unwrap().to_owned();
+                a.sort_by_key(key);
+                b.sort_by_key(key);
+                assert_eq!(a, b, "size {size}, target {target}");
+            }
+        }
     }
 }

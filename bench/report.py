@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""Turns one bench/run.sh result directory into docs/benchmarks/README.md and an SVG plot.
+
+Standard library only (the plot is hand-written SVG), so the report needs nothing installed.
+"""
+import glob
+import json
+import os
+import sys
+
+out_dir, doc_dir = sys.argv[1], sys.argv[2]
+os.makedirs(doc_dir, exist_ok=True)
+
+NAMES = {
+    "sqlite": "Rapporteur, SQLite",
+    "postgres": "Rapporteur, PostgreSQL",
+    "baseline": "Rapporteur before the fan-out work",
+    "stock": "stock automerge-repo sync server",
+}
+COLORS = {"sqlite": "#1f77b4", "postgres": "#2ca02c", "baseline": "#9467bd", "stock": "#d62728"}
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+machine = load(os.path.join(out_dir, "machine.json")) or {}
+cold = load(os.path.join(out_dir, "coldload.json"))
+pg_note = None
+if os.path.exists(os.path.join(out_dir, "postgres-unavailable.txt")):
+    pg_note = open(os.path.join(out_dir, "postgres-unavailable.txt")).read().strip()
+
+
+def steps(kind):
+    """{server: [(x, report)]} for viewers-<server>-<n> or rate-<server>-<r> runs."""
+    found = {}
+    for path in glob.glob(os.path.join(out_dir, f"{kind}-*", "report.json")):
+        name = os.path.basename(os.path.dirname(path))
+        _, server, x = name.rsplit("-", 2)
+        r = load(path)
+        if r:
+            found.setdefault(server, []).append((float(x), r))
+    for v in found.values():
+        v.sort(key=lambda p: p[0])
+    return found
+
+
+def ok(r):
+    return (r["latency_ms"]["p99"] < 50 and r["lost_edits"] == 0 and r["viewer_docs_diverged"] == 0
+            and r["writers_diverged"] == 0 and r["latency_ms"]["samples"] > 0)
+
+
+def ms(x):
+    # The load generator's histogram ends at 10 s: anything there is "10 s or more".
+    return "≥ 10,000" if x >= 10000 else f"{x:.1f}"
+
+
+def mib(kib):
+    return f"{kib / 1024:.0f} MiB" if kib else "n/a"
+
+
+def num(x, fmt="{:.1f}"):
+    return fmt.format(x) if x is not None else "n/a"
+
+
+meeting = {}
+for path in glob.glob(os.path.join(out_dir, "meeting-*", "report.json")):
+    server = os.path.basename(os.path.dirname(path)).split("-", 1)[1]
+    r = load(path)
+    if r:
+        meeting[server] = r
+
+lines = []
+w = lines.append
+w("# Benchmark: Rapporteur against the stock automerge-repo sync server")
+w("")
+w(f"Produced by `./bench/run.sh` on {machine.get('date', '?')} at commit `{machine.get('commit', '?')}`. "
+  "Same load generator (`loadgen/`, `rapporteur-loadgen`), same protocol, same workloads, one server "
+  "at a time, fresh database for every run. All numbers are from one run on a shared machine "
+  "(other builds were running: see the load average) and carry that noise.")
+w("")
+notes = os.path.join(out_dir, "notes.md")
+if os.path.exists(notes):
+    w("## Notes on this run")
+    w("")
+    w(open(notes).read().strip())
+    w("")
+w("## Machine")
+w("")
+w(f"- CPU: {machine.get('cpu_model', '?')}, `nproc` = {machine.get('nproc', '?')}")
+w(f"- Memory: {machine.get('mem_total_kib', 0) / 1024 / 1024:.1f} GiB")
+w(f"- Kernel: {machine.get('kernel', '?')}; load average before the run: {machine.get('load_before', '?')}")
+w("- The load generator runs on the same two cores as the server under test.")
+w("")
+
+cfg = next(iter(meeting.values()), {}).get("config", {})
+w("## 1. The meeting")
+w("")
+w(f"{cfg.get('docs', 7) - 1} group documents plus the index, {cfg.get('writers', '?')} writers at "
+  f"{cfg.get('rate_per_writer', '?')} edits/s each, {cfg.get('viewers', '?')} viewers each following every "
+  f"document, **{cfg.get('duration_s', '?')} s** of typing. Goal: p99 < 50 ms, nothing lost.")
+w("")
+w("| server | edits/s accepted (offered) | p50 ms | p99 ms | max ms | changes delivered to viewers | lost edits | diverged viewer docs | server CPU | server peak memory (VmHWM) |")
+w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+order = ["sqlite", "postgres", "baseline", "stock"]
+for s in order:
+    r = meeting.get(s)
+    if not r:
+        if s == "postgres" and pg_note:
+            w(f"| {NAMES[s]} | not available in this build | | | | | | | | |")
+        continue
+    l = r["latency_ms"]
+    w(f"| {NAMES[s]} | {r['edits_per_s_accepted']:.1f} ({r['edits_per_s_offered']:.1f}) | {ms(l['p50'])} | {ms(l['p99'])} | "
+      f"{l['max']:.0f} | {r['changes_to_viewers']:,} of {r['expected_deliveries']:,} | {r['lost_edits']} | "
+      f"{r['viewer_docs_diverged']} | {num(r['server']['cpu_percent'], '{:.0f}%')} | {mib(r['server']['vm_hwm_kib'])} |")
+w("")
+if pg_note:
+    w(f"PostgreSQL: {pg_note}")
+    w("")
+a, b = meeting.get("sqlite"), meeting.get("stock")
+if a and b:
+    def ratio(x, y):
+        return f"{x / y:.1f}×" if y else "n/a"
+    w("Ratios, Rapporteur (SQLite) to the stock server, same workload:")
+    w("")
+    w(f"- edits/s accepted: {ratio(a['edits_per_s_accepted'], b['edits_per_s_accepted'])}")
+    w(f"- p50 latency: {ratio(a['latency_ms']['p50'], b['latency_ms']['p50'])}, p99 latency: "
+      f"{ratio(a['latency_ms']['p99'], b['latency_ms']['p99'])} (lower is better; both capped at 10 s)")
+    w(f"- peak memory: {ratio(a['server']['vm_hwm_kib'] or 0, b['server']['vm_hwm_kib'] or 1)}")
+    if a["server"]["cpu_s"] and b["server"]["cpu_s"]:
+        w(f"- CPU time per accepted edit: {ratio(a['server']['cpu_s'] / max(a['edits_accepted'], 1), b['server']['cpu_s'] / max(b['edits_accepted'], 1))}")
+    w("")
+c = meeting.get("baseline")
+if a and c:
+    w("Before and after the fan-out work (same workload): p50 "
+      f"{ms(c['latency_ms']['p50'])} → {ms(a['latency_ms']['p50'])} ms, p99 "
+      f"{ms(c['latency_ms']['p99'])} → {ms(a['latency_ms']['p99'])} ms, lost edits "
+      f"{c['lost_edits']} → {a['lost_edits']}, writers diverged {c['writers_diverged']} → {a['writers_diverged']}, "
+      f"peak memory {mib(c['server']['vm_hwm_kib'])} → {mib(a['server']['vm_hwm_kib'])}, edits/s accepted "
+      f"{c['edits_per_s_accepted']:.1f} → {a['edits_per_s_accepted']:.1f}, diverged viewer documents "
+      f"{c['viewer_docs_diverged']} → {a['viewer_docs_diverged']}, server CPU "
+      f"{num(c['server']['cpu_percent'], '{:.0f}%')} → {num(a['server']['cpu_percent'], '{:.0f}%')}.")
+    w("")
+
+w("## 2. Growth")
+w("")
+viewers = steps("viewers")
+rates = steps("rate")
+w("Stepped searches; each goes on past the goal while p99 stays under 2 s with nothing lost, then stops; "
+  "the table takes the largest step that held p99 < 50 ms with nothing lost. "
+  "Viewer steps keep the meeting's 30 writers at 5 edits/s; edit-rate steps keep 100 viewers and "
+  "raise each of the 30 writers' rate.")
+w("")
+w("| server | most viewers holding the goal | most edits/s holding the goal |")
+w("| --- | --- | --- |")
+for s in order:
+    if s not in viewers and s not in rates:
+        continue
+    vmax = max((int(x) for x, r in viewers.get(s, []) if ok(r)), default=None)
+    emax = max((r["edits_per_s_accepted"] for x, r in rates.get(s, []) if ok(r)), default=None)
+    w(f"| {NAMES[s]} | {vmax if vmax is not None else 'none of the steps'} | "
+      f"{f'{emax:.0f}' if emax is not None else 'none of the steps'} |")
+w("")
+w("Every step (p99 ms; server CPU; server peak memory; edits/s accepted):")
+w("")
+w("| server | kind | step | p99 ms | p50 ms | CPU | VmHWM | edits/s | lost | diverged |")
+w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+for kind, table in (("viewers", viewers), ("edits/s per writer", rates)):
+    for s in order:
+        for x, r in table.get(s, []):
+            w(f"| {NAMES[s]} | {kind} | {x:g} | {ms(r['latency_ms']['p99'])} | {ms(r['latency_ms']['p50'])} | "
+              f"{num(r['server']['cpu_percent'], '{:.0f}%')} | {mib(r['server']['vm_hwm_kib'])} | "
+              f"{r['edits_per_s_accepted']:.0f} | {r['lost_edits']} | {r['viewer_docs_diverged']} |")
+w("")
+w("![p99 latency against viewers](latency-vs-viewers.svg)")
+w("")
+
+w("## 3. Cold load of a 50,000-change document")
+w("")
+if cold:
+    w(f"A group outcome document with {cold['changes']:,} changes (typing into 100 bullets), stored "
+      "through the server's `Store` in SQLite, loaded on the server's path (`Store::load_chunks`, "
+      "then `docs::load_doc`). Goal: < 100 ms.")
+    w("")
+    w("| stored as | chunks | read chunks (median) | load_doc (median) | total median | total slowest |")
+    w("| --- | --- | --- | --- | --- | --- |")
+    for key, label in (("compacted", "snapshot + increments (how the server keeps it)"),
+                       ("uncompacted", "one chunk per change (never compacted)")):
+        c = cold[key]
+        w(f"| {label} | {c['chunks']:,} | {c['read_chunks']['median_ms']:.1f} ms | {c['load_doc']['median_ms']:.1f} ms | "
+          f"{c['total']['median_ms']:.1f} ms | {c['total']['max_ms']:.1f} ms |")
+    w("")
+
+w("## How to read this")
+w("")
+w("- Latency is from the moment a writer hands its change to its socket to the moment a viewer "
+  "has decoded it, on one clock (the load generator's), for every (edit, viewer) pair.")
+w("- Rapporteur writes each change durably (SQLite, WAL, `synchronous = FULL`) before any peer sees "
+  "it; the stock server acknowledges from memory and saves in the background. The latency column "
+  "includes Rapporteur's durable commit.")
+w("- Viewers keep only the heads of each document after their first fetch (see `loadgen/src/client.rs`): "
+  "the server does all the work it does for real viewers, while the generator stays light enough to "
+  "share the machine.")
+w("- /metrics exposes the server side of the same quantities: `rapporteur_changes_accepted_total` "
+  "(edits/s as a rate), `rapporteur_fanout_latency_seconds`, `rapporteur_store_latency_seconds`, "
+  "`rapporteur_messages_out_total`, `rapporteur_fanout_generated_total`, "
+  "`process_cpu_seconds_total`, `process_resident_memory_bytes`.")
+w("")
+with open(os.path.join(doc_dir, "README.md"), "w") as f:
+    f.write("\n".join(lines))
+
+# The plot: p99 against viewers, log-scaled latency.
+import math
+
+W, H, L, R, T, B = 720, 420, 70, 200, 30, 50
+xs = [x for v in viewers.values() for x, _ in v] or [1]
+xmax = max(xs) * 1.05
+ys = [max(r["latency_ms"]["p99"], 0.1) for v in viewers.values() for _, r in v] or [1]
+ymin, ymax = 1.0, max(max(ys) * 1.5, 100)
+
+
+def px(x):
+    return L + (W - L - R) * x / xmax
+
+
+def py(y):
+    y = min(max(y, ymin), ymax)
+    return T + (H - T - B) * (1 - (math.log10(y) - math.log10(ymin)) / (math.log10(ymax) - math.log10(ymin)))
+
+
+svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+       f'<rect width="{W}" height="{H}" fill="white"/>',
+       f'<text x="{L}" y="18" font-size="14">p99 edit-to-viewer latency against viewers (30 writers × 5 edits/s)</text>',
+       f'<line x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}" stroke="black"/>',
+       f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" stroke="black"/>']
+decade = 1.0
+while decade <= ymax:
+    for m in (1, 2, 5):
+        y = decade * m
+        if ymin <= y <= ymax:
+            svg.append(f'<line x1="{L}" y1="{py(y):.1f}" x2="{W - R}" y2="{py(y):.1f}" stroke="#ddd"/>')
+            svg.append(f'<text x="{L - 6}" y="{py(y) + 4:.1f}" text-anchor="end">{y:g}</text>')
+    decade *= 10
+svg.append(f'<line x1="{L}" y1="{py(50):.1f}" x2="{W - R}" y2="{py(50):.1f}" stroke="#888" stroke-dasharray="6 4"/>')
+svg.append(f'<text x="{W - R + 4}" y="{py(50) + 4:.1f}" fill="#555">goal: 50 ms</text>')
+for x in sorted(set(xs)):
+    svg.append(f'<text x="{px(x):.1f}" y="{H - B + 16}" text-anchor="middle">{x:g}</text>')
+svg.append(f'<text x="{(L + W - R) / 2}" y="{H - 10}" text-anchor="middle">viewers (each following 7 documents)</text>')
+svg.append(f'<text x="16" y="{(T + H - B) / 2}" transform="rotate(-90 16 {(T + H - B) / 2})" text-anchor="middle">p99 ms (log)</text>')
+for i, s in enumerate(order):
+    pts = viewers.get(s)
+    if not pts:
+        continue
+    path = " ".join(f"{px(x):.1f},{py(r['latency_ms']['p99']):.1f}" for x, r in pts)
+    svg.append(f'<polyline points="{path}" fill="none" stroke="{COLORS[s]}" stroke-width="2"/>')
+    for x, r in pts:
+        svg.append(f'<circle cx="{px(x):.1f}" cy="{py(r["latency_ms"]["p99"]):.1f}" r="3" fill="{COLORS[s]}"/>')
+    svg.append(f'<rect x="{W - R + 10}" y="{T + 20 * i}" width="12" height="12" fill="{COLORS[s]}"/>')
+    svg.append(f'<text x="{W - R + 28}" y="{T + 20 * i + 10}">{NAMES[s]}</text>')
+svg.append("</svg>")
+with open(os.path.join(doc_dir, "latency-vs-viewers.svg"), "w") as f:
+    f.write("\n".join(svg))

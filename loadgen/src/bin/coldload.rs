@@ -1,0 +1,201 @@
+//! `rapporteur-coldload`: how long a cold document takes to load, on the server's own path.
+//!
+//! Builds a group outcome document with a given number of changes (people typing into
+//! bullets, a few characters per change), stores it in a fresh SQLite database through the
+//! server's `Store`, and times what the server does when a peer asks for a document nobody has
+//! open: `Store::load_chunks`, then `docs::load_doc`. Two stored forms are timed: as the server
+//! keeps documents (compacted to a snapshot, plus the increments since), and the worst case of
+//! one chunk per change, never compacted.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ObjType, ReadDoc, ScalarValue, ROOT};
+use clap::Parser;
+use rapporteur::docs::load_doc;
+use rapporteur::ids::DocId;
+use rapporteur::store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "rapporteur-coldload",
+    about = "Times a cold load of a large document"
+)]
+struct Cli {
+    #[arg(long, default_value_t = 50_000)]
+    changes: usize,
+    /// Loads timed per form; the report gives the median and the slowest.
+    #[arg(long, default_value_t = 7)]
+    repeat: usize,
+    /// Increments left after the snapshot (the server compacts every 256 chunks).
+    #[arg(long, default_value_t = 128)]
+    increments: usize,
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+}
+
+/// Appends `changes` typing changes to the document's first section, each its own chunk.
+fn type_into(doc: &mut Automerge, changes: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+    let (_, sections) = doc.get(ROOT, "sections")?.context("no sections")?;
+    let (_, first) = doc.get(&sections, 0)?.context("no section")?;
+    let (_, bullets) = doc.get(&first, "bullets")?.context("no bullets")?;
+    let mut texts = Vec::new();
+    let mut chunks = Vec::with_capacity(changes);
+    let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
+    for i in 0..changes {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let before = doc.get_heads();
+        let mut tx = doc.transaction();
+        if i % 500 == 0 && texts.len() < 100 {
+            let at = tx.length(&bullets);
+            let b = tx.insert_object(&bullets, at, ObjType::Map)?;
+            tx.put(&b, "id", format!("bullet-{i}"))?;
+            texts.push(tx.put_object(&b, "text", ObjType::Text)?);
+            tx.put_object(&b, "proposedBy", ObjType::List)?;
+            tx.put_object(&b, "tags", ObjType::List)?;
+            tx.put(&b, "status", "proposed")?;
+            tx.put(&b, "createdBy", "coldload")?;
+            tx.put(
+                &b,
+                "createdAt",
+                ScalarValue::Int(1_700_000_000_000 + i as i64),
+            )?;
+        } else {
+            let text = &texts[(rng as usize) % texts.len()];
+            let len = tx.length(text);
+            if len > 300 && rng.is_multiple_of(3) {
+                tx.splice_text(text, len - 3, 3, "")?;
+            } else {
+                tx.splice_text(
+                    text,
+                    len,
+                    0,
+                    ["mig", "rat", "ion ", "pa"][(rng % 4) as usize],
+                )?;
+            }
+        }
+        tx.commit();
+        chunks.push(doc.save_after(&before));
+    }
+    Ok(chunks)
+}
+
+async fn store_with(
+    doc_chunks: &[Vec<u8>],
+    base: &[Vec<u8>],
+) -> anyhow::Result<(tempfile::TempDir, std::sync::Arc<dyn Store>, DocId)> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("coldload.db").display());
+    let store = rapporteur::store::open(&url).await?;
+    rapporteur::admin::bootstrap_demo(store.as_ref(), "http://127.0.0.1:1").await?;
+    let groups = store.groups(rapporteur::meeting::DEMO_SLUG).await?;
+    let id = groups.first().context("no group")?.doc.clone();
+    // Replace the demo document's content by ours: same record, our chunks.
+    let existing = store.load_chunks(&id).await?;
+    let upto = existing.last().map(|c| c.seq).unwrap_or(0);
+    store.compact(&id, upto, &base[0]).await?;
+    for batch in doc_chunks.chunks(1000) {
+        let rows: Vec<(DocId, Vec<u8>)> = batch.iter().map(|c| (id.clone(), c.clone())).collect();
+        store.append_chunks(&rows).await?;
+    }
+    Ok((dir, store, id))
+}
+
+async fn time_loads(
+    store: &dyn Store,
+    id: &DocId,
+    repeat: usize,
+    expect: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let mut read = Vec::new();
+    let mut load = Vec::new();
+    let mut total = Vec::new();
+    let mut chunk_count = 0;
+    for _ in 0..repeat.max(1) {
+        let t0 = Instant::now();
+        let chunks = store.load_chunks(id).await?;
+        let t1 = Instant::now();
+        chunk_count = chunks.len();
+        let doc = tokio::task::spawn_blocking(move || load_doc(&chunks)).await??;
+        let t2 = Instant::now();
+        anyhow::ensure!(
+            doc.get_changes(&[]).len() == expect,
+            "loaded a different document"
+        );
+        read.push(t1 - t0);
+        load.push(t2 - t1);
+        total.push(t2 - t0);
+    }
+    let ms = |v: &mut Vec<Duration>| {
+        v.sort();
+        serde_json::json!({
+            "median_ms": v[v.len() / 2].as_secs_f64() * 1e3,
+            "max_ms": v[v.len() - 1].as_secs_f64() * 1e3,
+        })
+    };
+    Ok(serde_json::json!({
+        "chunks": chunk_count,
+        "read_chunks": ms(&mut read),
+        "load_doc": ms(&mut load),
+        "total": ms(&mut total),
+    }))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let built = Instant::now();
+    let mut doc = loadgen_outcome()?;
+    let base = vec![doc.save()];
+    let base_changes = doc.get_changes(&[]).len();
+    let chunks = type_into(&mut doc, cli.changes)?;
+    let expect = base_changes + cli.changes;
+    let build_s = built.elapsed().as_secs_f64();
+
+    // As the server keeps it: a snapshot of all but the last increments, then those.
+    let keep = cli.increments.min(chunks.len());
+    let cut = chunks.len() - keep;
+    let mut head = Automerge::load(&base[0])?;
+    for c in &chunks[..cut] {
+        head.load_incremental(c)?;
+    }
+    let snapshot = vec![head.save()];
+    let (_d1, store1, id1) = store_with(&chunks[cut..], &snapshot).await?;
+    let compacted = time_loads(store1.as_ref(), &id1, cli.repeat, expect).await?;
+
+    let (_d2, store2, id2) = store_with(&chunks, &base).await?;
+    let uncompacted = time_loads(store2.as_ref(), &id2, cli.repeat, expect).await?;
+
+    let report = serde_json::json!({
+        "changes": expect,
+        "snapshot_bytes": snapshot[0].len(),
+        "build_s": build_s,
+        "compacted": compacted,
+        "uncompacted": uncompacted,
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = &cli.out {
+        std::fs::write(path, &text)?;
+    }
+    println!("{text}");
+    Ok(())
+}
+
+/// The group outcome shape, as the server creates it.
+fn loadgen_outcome() -> anyhow::Result<Automerge> {
+    let mut doc = automerge::AutoCommit::new();
+    doc.put(ROOT, "schema", "rapporteur.group-outcome")?;
+    doc.put(ROOT, "schemaVersion", 1)?;
+    doc.put(ROOT, "meeting", "coldload")?;
+    let sections = doc.put_object(ROOT, "sections", ObjType::List)?;
+    for (i, id) in ["commitments", "means", "follow-up"].iter().enumerate() {
+        let s = doc.insert_object(&sections, i, ObjType::Map)?;
+        doc.put(&s, "id", *id)?;
+        doc.put(&s, "title", *id)?;
+        doc.put_object(&s, "bullets", ObjType::List)?;
+    }
+    Ok(doc.document().clone())
+}
