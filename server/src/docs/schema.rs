@@ -499,10 +499,11 @@ pub fn accept(
     // automerge 0.12 panics on some malformed change bundles instead of returning an error
     // (found by fuzzing; inside the actor, that took the document down for every peer). `next`
     // is a throwaway copy, so a panic here is one more kind of malformed input.
+    // Loaded exactly as `receive_sync_message` will load them after the commit (all chunks
+    // as one buffer), so that what passed here cannot fail or panic there.
+    let joined: Vec<u8> = chunks.iter().flatten().copied().collect();
     let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        chunks
-            .iter()
-            .try_for_each(|chunk| next.load_incremental(chunk).map(|_| ()))
+        next.load_incremental(&joined).map(|_| ())
     }));
     if !matches!(loaded, Ok(Ok(()))) {
         return refuse("malformed change in sync message");
