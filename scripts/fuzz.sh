@@ -14,6 +14,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
+# FUZZ_RUNS instead of a time budget makes a run reproducible (with FUZZ_SEED): CI uses it, so
+# that its verdict does not depend on the machine's speed or luck.
+runs="${FUZZ_RUNS:-}"
+seed="${FUZZ_SEED:-1}"
+if [ -n "$runs" ]; then budget=(-runs="$runs" -seed="$seed"); else budget=(-max_total_time="$seconds"); fi
 targets="${FUZZ_TARGETS:-decode accept}"
 export RUSTC_BOOTSTRAP=1
 
@@ -26,9 +31,9 @@ cargo fuzz build -O -s none
 mkdir -p fuzz/target/logs
 for target in $targets; do
   mkdir -p "fuzz/target/corpus/$target"
-  echo "== fuzz $target for ${seconds}s"
+  echo "== fuzz $target: ${runs:+$runs runs, seed $seed}${runs:-${seconds}s}"
   cargo fuzz run -O -s none "$target" "fuzz/target/corpus/$target" "fuzz/corpus/$target" -- \
-    -max_total_time="$seconds" -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
+    "${budget[@]}" -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
     2>&1 | tee "fuzz/target/logs/$target.log" | grep -E "^(#[0-9]+.*(INITED|DONE)|Done|stat::number_of_executed_units|stat::average_exec_per_sec|==|SUMMARY)" || true
   # libFuzzer exits non-zero on a crash; `tee` hides it, so look at the log.
   if grep -qE "^==[0-9]+== ?ERROR|panicked at|SUMMARY: libFuzzer" "fuzz/target/logs/$target.log"; then

@@ -22,8 +22,8 @@ cargo test --workspace
 # The fuzz corpus is replayed by `cargo test` above. Coverage-guided fuzzing needs cargo-fuzz
 # and about twelve minutes on two cores to build its instrumented targets, too long for every
 # run: it runs when asked, for FUZZ_SECONDS per target (docs/reliability.md).
-if [ -n "${FUZZ_SECONDS:-}" ]; then
-  echo "== fuzzing: ${FUZZ_SECONDS}s per target"
+if [ -n "${FUZZ_SECONDS:-}${FUZZ_RUNS:-}" ]; then
+  echo "== fuzzing"
   ./scripts/fuzz.sh
 fi
 
