@@ -31,7 +31,7 @@ cargo fuzz build -O -s none
 mkdir -p fuzz/target/logs
 for target in $targets; do
   mkdir -p "fuzz/target/corpus/$target"
-  echo "== fuzz $target: ${runs:+$runs runs, seed $seed}${runs:-${seconds}s}"
+  if [ -n "$runs" ]; then echo "== fuzz $target: $runs runs, seed $seed"; else echo "== fuzz $target: ${seconds}s"; fi
   cargo fuzz run -O -s none "$target" "fuzz/target/corpus/$target" "fuzz/corpus/$target" -- \
     "${budget[@]}" -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
     2>&1 | tee "fuzz/target/logs/$target.log" | grep -E "^(#[0-9]+.*(INITED|DONE)|Done|stat::number_of_executed_units|stat::average_exec_per_sec|==|SUMMARY)" || true
