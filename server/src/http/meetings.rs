@@ -27,7 +27,11 @@ pub fn router() -> Router<AppState> {
 
 /// The meeting, if the person belongs to it. Another meeting is "not found", not "forbidden":
 /// an invite reveals nothing about other meetings.
-async fn meeting_of(state: &AppState, person: &Person, slug: &str) -> Result<MeetingRecord> {
+pub(super) async fn meeting_of(
+    state: &AppState,
+    person: &Person,
+    slug: &str,
+) -> Result<MeetingRecord> {
     if person.meeting != slug {
         return Err(Error::NotFound("meeting"));
     }
@@ -38,7 +42,7 @@ async fn meeting_of(state: &AppState, person: &Person, slug: &str) -> Result<Mee
         .ok_or(Error::NotFound("meeting"))
 }
 
-async fn group_of(state: &AppState, slug: &str, n: u32) -> Result<GroupRecord> {
+pub(super) async fn group_of(state: &AppState, slug: &str, n: u32) -> Result<GroupRecord> {
     state
         .store
         .groups(slug)

@@ -17,6 +17,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::meetings::meeting_of;
 use super::{Auth, Error, Result};
 use crate::auth::Person;
 use crate::docs::{init, json::document_json};
@@ -49,21 +50,6 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{base}/approve"), post(approve))
         .route(&format!("{base}/revisions"), post(new_revision))
         .route(&format!("{base}/revisions/{{r}}"), get(revision))
-}
-
-pub(super) async fn meeting_of(
-    state: &AppState,
-    person: &Person,
-    slug: &str,
-) -> Result<MeetingRecord> {
-    if person.meeting != slug {
-        return Err(Error::NotFound("meeting"));
-    }
-    state
-        .store
-        .meeting(slug)
-        .await?
-        .ok_or(Error::NotFound("meeting"))
 }
 
 fn co_facilitator(person: &Person) -> Result<Author> {

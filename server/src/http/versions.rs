@@ -11,7 +11,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::summary::{meeting_of, names, outcome_at, read_summary};
+use super::meetings::meeting_of;
+use super::summary::{names, outcome_at, read_summary};
 use super::{Auth, Error, Result};
 use crate::docs::json::document_json;
 use crate::ids::DocId;
