@@ -11,6 +11,7 @@
 
 mod committer;
 mod postgres;
+mod rows;
 mod sqlite;
 
 use async_trait::async_trait;

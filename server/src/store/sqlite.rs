@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use super::rows::{invite_columns, is_unique_violation, parse_doc_id};
 use super::*;
 
 pub struct SqliteStore {
@@ -31,64 +32,7 @@ impl SqliteStore {
     }
 }
 
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-fn meeting_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<MeetingRecord> {
-    let file: String = row.try_get("file")?;
-    let index: String = row.try_get("index_doc")?;
-    let summary: String = row.try_get("summary_doc")?;
-    Ok(MeetingRecord {
-        slug: row.try_get("slug")?,
-        file: serde_json::from_str(&file).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        index_doc: parse_doc_id(&index)?,
-        summary_doc: parse_doc_id(&summary)?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn parse_doc_id(s: &str) -> Result<DocId> {
-    DocId::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad document id {s}")))
-}
-
-fn invite_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<InviteRecord> {
-    let role: String = row.try_get("role")?;
-    let group: Option<i64> = row.try_get("grp")?;
-    Ok(InviteRecord {
-        id: PersonId(row.try_get("id")?),
-        meeting: row.try_get("meeting")?,
-        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
-        group: group.map(|g| g as u32),
-        name: row.try_get("name")?,
-        token_hash: row.try_get("token_hash")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
-
-fn submission_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<SubmissionRecord> {
-    let heads: String = row.try_get("heads")?;
-    Ok(SubmissionRecord {
-        meeting: row.try_get("meeting")?,
-        group: row.try_get::<i64, _>("grp")? as u32,
-        version: row.try_get::<i64, _>("version")? as u32,
-        at: row.try_get("at")?,
-        by_person: row.try_get("by_person")?,
-        by_name: row.try_get("by_name")?,
-        heads: serde_json::from_str(&heads).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        content_hash: row.try_get("content_hash")?,
-        override_rules: row.try_get::<i64, _>("override")? != 0,
-    })
-}
-
-/// The columns of an invite, as a literal so that queries stay static strings.
-macro_rules! invite_columns {
-    () => {
-        "i.id, i.meeting, i.role, i.grp, i.name, i.token_hash, i.created_at, i.expires_at, i.revoked_at"
-    };
-}
+super::rows::row_mappers!(sqlx::sqlite::SqliteRow);
 
 #[async_trait]
 impl Store for SqliteStore {
