@@ -27,12 +27,15 @@ use crate::ids::{DocId, PeerId};
 use crate::metrics::Metrics;
 use crate::presence::{Counts, Presence, Table};
 use crate::store::{Chunk, ClusterEvent, DocKind, DocRecord, GroupState};
+use crate::sync::chunks;
 use crate::sync::protocol::{check_sync_message, ServerMessage, SyncFrame};
 
 /// Largest `ephemeral` payload relayed.
 const MAX_EPHEMERAL_BYTES: usize = 16 * 1024;
 /// Bytes of changes that may wait for their dependencies before they are dropped.
 const MAX_WAITING_BYTES: usize = 4 << 20;
+/// Operations above which a message is checked off the async workers (about 30 ms of work).
+const HEAVY_ROWS: u64 = 10_000;
 /// Most commands handled in one batch. Large enough to take every viewer's acknowledgement of
 /// the previous fan-out together with the writers' next changes: each batch with changes waits
 /// for one durable commit, so a small batch turns a thousand acknowledgements into several
@@ -348,15 +351,35 @@ impl Actor {
                             self.refuse(&link, why);
                             continue;
                         }
+                        let shape = match chunks::check_chunks(msg.changes.iter()) {
+                            Ok(shape) => shape,
+                            Err(why) => {
+                                self.refuse(&link, why);
+                                continue;
+                            }
+                        };
                         let base = candidate.as_ref().unwrap_or(&self.doc);
-                        match schema::accept(
-                            self.record.kind,
-                            base,
-                            &msg.changes,
-                            &link.person.id.0,
-                            &mut candidate_ids,
-                            &mut self.refused,
-                        ) {
+                        let mut accept = || {
+                            schema::accept(
+                                self.record.kind,
+                                base,
+                                &msg.changes,
+                                &link.person.id.0,
+                                &mut candidate_ids,
+                                &mut self.refused,
+                            )
+                        };
+                        // Loading a large message keeps automerge busy for up to a second:
+                        // let the runtime move this worker's other tasks to another thread.
+                        let heavy = shape.rows > HEAVY_ROWS
+                            && tokio::runtime::Handle::current().runtime_flavor()
+                                == tokio::runtime::RuntimeFlavor::MultiThread;
+                        let accepted = if heavy {
+                            tokio::task::block_in_place(accept)
+                        } else {
+                            accept()
+                        };
+                        match accepted {
                             Ok(Some(next)) => {
                                 candidate = Some(next);
                                 writers.push(link.clone());

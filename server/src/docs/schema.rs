@@ -494,6 +494,9 @@ pub fn accept(
     if kind == DocKind::Summary && crate::summary::signoff::is_issued(base) {
         return refuse("the summary is issued; a co-facilitator must start a new revision first");
     }
+    // What automerge would expand without bound (billions of declared operations, inflation,
+    // bundles) is refused before it reads anything.
+    crate::sync::chunks::check_chunks(chunks.iter()).map_err(|why| Refusal(why.into()))?;
     let base_heads = base.get_heads();
     let mut next = base.clone();
     // automerge 0.12 panics on some malformed change bundles instead of returning an error

@@ -1,10 +1,12 @@
 //! The sync endpoint: `automerge-repo` peers over WebSocket.
 //!
-//! `protocol` is the wire format; `connection` runs one WebSocket (authentication happened at
+//! `protocol` is the wire format; `chunks` checks the size of the changes in a sync message
+//! before automerge reads them; `connection` runs one WebSocket (authentication happened at
 //! the HTTP upgrade); `limits` bounds what one client may use; the documents' actors
 //! (`crate::docs`) do the Automerge sync itself. This module also keeps the live connections
 //! per person, so that revoking an invite ends them.
 
+pub mod chunks;
 pub mod connection;
 pub mod limits;
 pub mod protocol;

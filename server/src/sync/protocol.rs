@@ -126,6 +126,7 @@ impl ClientMessage {
 const MAX_BLOOM_PARAMETER: u64 = 64;
 
 /// Checks what automerge trusts in a decoded sync message: the parameters of each Bloom filter.
+/// (The changes it carries are checked by `super::chunks`, once the sender may write.)
 /// A filter with entries but no bits makes automerge divide by zero, and one asking for
 /// billions of probes makes it allocate gigabytes: either would take the document's actor (or
 /// the process) down for every peer. Found by fuzzing `accept`.

@@ -350,3 +350,52 @@ async fn a_bloom_filter_that_would_crash_automerge_is_refused() {
     replica.sync_acked(&mut editor).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_change_bundle_that_would_exhaust_memory_is_refused_unread() {
+    let server = TestServer::start().await;
+    let doc = server.group_doc(1).await;
+    let token = server.invite(Role::Rapporteur, Some(1)).await;
+    let me = server.person_id(&token).await;
+    let mut editor = Peer::join(&server.ws_url(&token)).await;
+    let mut replica = Replica::fetch(&mut editor, &doc).await;
+
+    // Found by fuzzing: a 415-byte sync message whose change bundle made automerge spend
+    // seconds and gigabytes before failing. Only an editor gets this far; it is refused before
+    // automerge reads it (first byte: the fuzz target's mode).
+    let other_token = server.invite(Role::Rapporteur, Some(1)).await;
+    let mut hostile = Peer::join(&server.ws_url(&other_token)).await;
+    let found = include_bytes!("../../../fuzz/corpus/accept/bundle-amplification");
+    hostile.send_sync(&doc, "sync", found[1..].to_vec()).await;
+    // Not automerge's "malformed change": the message never reached it.
+    let err = hostile.expect_error().await;
+    assert!(err.contains("bundles are not accepted"), "{err}");
+
+    // A well-formed bundle of real changes is refused the same way: no client sends them.
+    let mut other = Replica::fetch(&mut hostile, &doc).await;
+    let before = other.doc.get_heads();
+    add_bullet(&mut other.doc, "b-2", "Sent as a bundle", &me, "proposed");
+    let hashes: Vec<_> = other
+        .doc
+        .get_changes(&before)
+        .iter()
+        .map(|c| c.hash())
+        .collect();
+    let bundle = other.doc.bundle(hashes).unwrap();
+    let message = automerge::sync::Message {
+        heads: other.doc.get_heads(),
+        need: vec![],
+        have: vec![],
+        changes: automerge::sync::ChunkList::from(vec![bundle.bytes().to_vec()]),
+        flags: None,
+        version: automerge::sync::MessageVersion::V2,
+    };
+    hostile.send_sync(&doc, "sync", message.encode()).await;
+    let err = hostile.expect_error().await;
+    assert!(err.contains("bundles are not accepted"), "{err}");
+
+    // The document's actor is alive and the editor's session goes on as it was.
+    add_bullet(&mut replica.doc, "b-1", "After the attack", &me, "proposed");
+    replica.sync_acked(&mut editor).await;
+    server.stop().await;
+}
