@@ -2,7 +2,6 @@
 
 use std::process::Stdio;
 
-use rapporteur::meeting::Role;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -12,7 +11,17 @@ use crate::support::*;
 pub const BIN: &str = env!("CARGO_BIN_EXE_rapporteur");
 
 pub async fn spawn(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
+    spawn_with(dir, |_| {}).await
+}
+
+/// `spawn`, with the command adjusted first (limits, signal dispositions).
+pub async fn spawn_with(
+    dir: &std::path::Path,
+    adjust: impl FnOnce(&mut Command),
+) -> (Child, String) {
+    let mut command = Command::new(BIN);
+    adjust(&mut command);
+    let mut child = command
         .args(["serve", "--bind", "127.0.0.1:0", "--web-dir"])
         .arg(dir.join("web"))
         .arg("--database-url")
@@ -59,12 +68,11 @@ pub fn cli(dir: &std::path::Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-#[tokio::test]
-async fn acknowledged_edits_survive_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr) = spawn(dir.path()).await;
+/// Invites a rapporteur of group 1 with the CLI, as an organiser would; returns their token,
+/// person id and group 1's document id (found through the REST API).
+pub async fn rapporteur_of_group_1(dir: &std::path::Path, addr: &str) -> (String, String, String) {
     let url = cli(
-        dir.path(),
+        dir,
         &[
             "invite",
             "--meeting",
@@ -75,20 +83,24 @@ async fn acknowledged_edits_survive_sigkill() {
             "1",
         ],
     );
-    let token = url.trim().rsplit('/').next().unwrap().to_owned();
     assert!(url.contains("/join/"));
-    let _ = Role::Rapporteur;
-
-    // Find group 1's document through the REST API.
-    let me: serde_json::Value = get_json(&addr, "/api/me", &token).await;
+    let token = url.trim().rsplit('/').next().unwrap().to_owned();
+    let me: serde_json::Value = get_json(addr, "/api/me", &token).await;
     let person = me["person"]["id"].as_str().unwrap().to_owned();
-    let meeting = get_json(&addr, &format!("/api/meetings/{SLUG}"), &token).await;
+    let meeting = get_json(addr, &format!("/api/meetings/{SLUG}"), &token).await;
     let doc = meeting["groups"][0]["outcomeDocUrl"]
         .as_str()
         .unwrap()
         .trim_start_matches("automerge:")
         .to_owned();
+    (token, person, doc)
+}
 
+#[tokio::test]
+async fn acknowledged_edits_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn(dir.path()).await;
+    let (token, person, doc) = rapporteur_of_group_1(dir.path(), &addr).await;
     let ws = format!("ws://{addr}/sync?token={token}");
     let mut peer = Peer::join(&ws).await;
     let mut replica = Replica::fetch(&mut peer, &doc).await;

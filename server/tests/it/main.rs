@@ -8,6 +8,7 @@ mod fuzz_corpus;
 mod hostile;
 mod lifecycle;
 mod network;
+mod real_faults;
 mod storage_faults;
 mod summary;
 mod support;

@@ -28,6 +28,8 @@ pub struct Options {
     pub docs: rapporteur::docs::DocsConfig,
     #[allow(clippy::type_complexity)]
     pub wrap_store: Option<Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send>>,
+    /// Another database than the temporary SQLite file (a PostgreSQL URL).
+    pub database_url: Option<String>,
 }
 
 /// A server running in this process on a temporary SQLite file.
@@ -51,7 +53,9 @@ impl TestServer {
 
     /// A server with other limits, or with its store wrapped (to inject faults).
     pub async fn start_with(dir: tempfile::TempDir, options: Options) -> Self {
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let url = options
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("test.db").display()));
         let store = rapporteur::store::open(&url).await.unwrap();
         let store = match options.wrap_store {
             Some(wrap) => wrap(store),
@@ -334,6 +338,18 @@ impl Replica {
 
     /// Syncs until `done` holds for this replica; errors from the server fail the test.
     pub async fn sync_until(&mut self, peer: &mut Peer, done: impl Fn(&Replica) -> bool) {
+        if let Err(e) = self.try_sync_until(peer, done).await {
+            panic!("server error: {e}");
+        }
+    }
+
+    /// Syncs until `done` holds for this replica, or until the server sends an error, which is
+    /// returned.
+    pub async fn try_sync_until(
+        &mut self,
+        peer: &mut Peer,
+        done: impl Fn(&Replica) -> bool,
+    ) -> Result<(), String> {
         self.push(peer).await;
         let deadline = tokio::time::Instant::now() + WAIT;
         while !done(self) {
@@ -350,12 +366,15 @@ impl Replica {
                         self.receive(data);
                         self.push(peer).await;
                     }
-                    Some("error") => panic!("server error: {:?}", field_text(&m, "message")),
+                    Some("error") => {
+                        return Err(field_text(&m, "message").unwrap_or_default().to_owned())
+                    }
                     _ => {}
                 },
                 Event::Closed => panic!("connection closed while syncing"),
             }
         }
+        Ok(())
     }
 
     /// Fetches the document until it has content.
@@ -367,11 +386,20 @@ impl Replica {
 
     /// Syncs until the server acknowledged every local change.
     pub async fn sync_acked(&mut self, peer: &mut Peer) {
-        self.sync_until(peer, |r| {
-            let mine = r.doc.get_heads();
-            mine.iter().all(|h| r.server_heads.contains(h))
-        })
-        .await;
+        if let Err(e) = self.try_sync_acked(peer).await {
+            panic!("server error: {e}");
+        }
+    }
+
+    /// Syncs until the server acknowledged every local change, or returns its error.
+    pub async fn try_sync_acked(&mut self, peer: &mut Peer) -> Result<(), String> {
+        self.try_sync_until(peer, |r| r.acknowledged()).await
+    }
+
+    /// Whether the server's last sync message acknowledged every local change.
+    pub fn acknowledged(&self) -> bool {
+        let mine = self.doc.get_heads();
+        mine.iter().all(|h| self.server_heads.contains(h))
     }
 }
 
