@@ -314,7 +314,7 @@ async fn an_oversized_document_is_refused_whole() {
             Ok(())
         })
         .unwrap();
-    replica.push(&mut peer).await;
+    replica.push_unacked(&mut peer).await;
     let err = peer.expect_error().await;
     assert!(err.contains("at most 200 bullets"), "{err}");
 

@@ -178,7 +178,7 @@ async fn a_failing_database_refuses_edits_reports_not_ready_and_recovers() {
         "proposed",
     );
     let unstored = replica.doc.get_heads();
-    replica.push(&mut peer).await;
+    replica.push_unacked(&mut peer).await;
     let err = peer.expect_error().await;
     assert!(err.contains("could not store"), "{err}");
     assert!(
@@ -213,7 +213,7 @@ async fn a_failing_database_refuses_edits_reports_not_ready_and_recovers() {
         &me,
         "proposed",
     );
-    replica.push(&mut peer).await;
+    replica.push_unacked(&mut peer).await;
     assert!(peer.expect_error().await.contains("could not store"));
     faults.fail_after_write.store(false, Ordering::SeqCst);
     let mut peer = Peer::join(&url).await;

@@ -516,7 +516,7 @@ async fn merge_remerge_consolidate_sign_off_and_export() {
     })
     .await;
     splice_preamble(&mut sa.doc, "Too late.");
-    sa.push(&mut pa).await;
+    sa.push_unacked(&mut pa).await;
     assert!(pa.expect_error().await.contains("issued"));
 
     // Exports of the issued summary.
