@@ -109,6 +109,19 @@ impl Store for FaultyStore {
         self.faults.check()?;
         self.inner.compact(id, upto, snapshot).await
     }
+    async fn claim_actors(
+        &self,
+        doc: &DocId,
+        actors: &[String],
+        person: &PersonId,
+        at: i64,
+    ) -> Result<Vec<PersonId>> {
+        self.faults.check()?;
+        self.inner.claim_actors(doc, actors, person, at).await
+    }
+    async fn document_actors(&self, doc: &DocId) -> Result<Vec<ActorClaim>> {
+        self.inner.document_actors(doc).await
+    }
     async fn create_invite(&self, invite: &InviteRecord) -> Result<()> {
         self.inner.create_invite(invite).await
     }
