@@ -9,6 +9,11 @@
 //! 3. only then swaps the copy in and generates the sync messages that carry the new heads.
 //!
 //! So no peer ever sees heads the database does not hold.
+//!
+//! Authorship: the first accepted change of an Automerge actor records its writer as the
+//! actor's owner (`Store::claim_actors`) before the change is stored, so every stored change of
+//! a client names its person; the owners of the document's actors are kept here to refuse a
+//! change written with someone else's actor (`schema::check_actors`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,13 +25,13 @@ use automerge::{Automerge, AutomergeError, ReadDoc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::schema::{self, BulletIdentity};
+use super::schema::{self, ActorOwners, BulletIdentity, Writer};
 use super::{forget, spawn_for, DocError, DocHandle, Docs, Shared};
 use crate::auth::Person;
 use crate::ids::{DocId, PeerId};
 use crate::metrics::Metrics;
 use crate::presence::{Counts, Presence, Table};
-use crate::store::{Chunk, ClusterEvent, DocKind, DocRecord, GroupState};
+use crate::store::{now_ms, Chunk, ClusterEvent, DocKind, DocRecord, GroupState};
 use crate::sync::protocol::{check_sync_message, ServerMessage, SyncFrame};
 
 /// Largest `ephemeral` payload relayed.
@@ -150,6 +155,8 @@ struct Actor {
     tx: mpsc::Sender<DocCommand>,
     /// Bullet identities of `doc`, when known (outcome documents only).
     identities: Option<HashMap<String, BulletIdentity>>,
+    /// Who owns each client actor of `doc`, as recorded in the store.
+    owners: ActorOwners,
     /// Hashes of refused changes: anything depending on them is refused too.
     refused: HashSet<automerge::ChangeHash>,
     /// Bytes of sync messages received while changes wait on missing dependencies.
@@ -182,6 +189,7 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
             .any(|g| g.number == n && g.state == GroupState::Locked),
         _ => false,
     };
+    let owners = load_owners(&shared, &id).await?;
     let presence =
         (record.kind == DocKind::Index).then(|| shared.presence.subscribe(&record.meeting));
     let record = Arc::new(record);
@@ -196,6 +204,7 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
         rx,
         tx: tx.clone(),
         identities: None,
+        owners,
         refused: HashSet::new(),
         waiting_bytes: 0,
         last_seq,
@@ -212,6 +221,20 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
     tracing::debug!(doc = %id, chunks = chunk_count, "document loaded");
     spawn_for(&shared, &id, "actor", actor.run());
     Ok(DocHandle { record, tx })
+}
+
+/// The recorded owners of a document's actors.
+async fn load_owners(shared: &Shared, id: &DocId) -> Result<ActorOwners, DocError> {
+    let mut owners = ActorOwners::new();
+    for claim in shared.store.document_actors(id).await? {
+        match hex::decode(&claim.actor) {
+            Ok(bytes) => {
+                owners.insert(automerge::ActorId::from(bytes), claim.person.0);
+            }
+            Err(_) => tracing::warn!(actor = %claim.actor, "ignoring a malformed actor claim"),
+        }
+    }
+    Ok(owners)
 }
 
 /// Rebuilds a document from its chunks (a snapshot and increments, in order).
@@ -349,16 +372,37 @@ impl Actor {
                             continue;
                         }
                         let base = candidate.as_ref().unwrap_or(&self.doc);
+                        let base_heads = base.get_heads();
+                        let writer = Writer {
+                            person: &link.person.id.0,
+                            owners: &self.owners,
+                        };
                         match schema::accept(
                             self.record.kind,
                             base,
                             &msg.changes,
-                            &link.person.id.0,
+                            &writer,
                             &mut candidate_ids,
                             &mut self.refused,
                         ) {
-                            Ok(Some(next)) => {
-                                candidate = Some(next);
+                            Ok(Some(accepted)) => {
+                                if let Err(why) = self.claim(&link, &accepted.new_actors).await {
+                                    // The check moved the identities on to a copy that is
+                                    // dropped: work them out again from the document.
+                                    candidate_ids = None;
+                                    if why == ClaimRefused::Taken {
+                                        self.refused.extend(
+                                            accepted
+                                                .doc
+                                                .get_changes(&base_heads)
+                                                .iter()
+                                                .map(|c| c.hash()),
+                                        );
+                                    }
+                                    self.refuse(&link, why.message());
+                                    continue;
+                                }
+                                candidate = Some(accepted.doc);
                                 writers.push(link.clone());
                             }
                             Ok(None) => {}
@@ -539,6 +583,47 @@ impl Actor {
             self.last_seq = self.last_seq.max(chunk.seq);
         }
         self.identities = None;
+        // Read after the chunks: the claims of every actor in them were stored before them.
+        match load_owners(&self.shared, &self.id).await {
+            Ok(owners) => self.owners = owners,
+            Err(e) => tracing::error!(error = %e, "could not read the owners of actors"),
+        }
+    }
+
+    /// Records the writer as the owner of actors that write in this document for the first
+    /// time, before any of their changes is stored. Another node may have recorded one of them
+    /// for someone else meanwhile (first writer wins): then the message is refused.
+    async fn claim(
+        &mut self,
+        link: &PeerLink,
+        actors: &[automerge::ActorId],
+    ) -> Result<(), ClaimRefused> {
+        if actors.is_empty() {
+            return Ok(());
+        }
+        let hex: Vec<String> = actors.iter().map(|a| a.to_hex_string()).collect();
+        let owners = match self
+            .shared
+            .store
+            .claim_actors(&self.id, &hex, &link.person.id, now_ms())
+            .await
+        {
+            Ok(owners) => owners,
+            Err(e) => {
+                tracing::error!(error = %e, "could not record the owner of an actor");
+                return Err(ClaimRefused::NotStored);
+            }
+        };
+        let mut theirs = true;
+        for (actor, owner) in actors.iter().zip(owners) {
+            theirs &= owner == link.person.id;
+            self.owners.insert(actor.clone(), owner.0);
+        }
+        if theirs {
+            Ok(())
+        } else {
+            Err(ClaimRefused::Taken)
+        }
     }
 
     /// Changes waiting on missing dependencies sit in the document's queue (they are neither
@@ -802,6 +887,24 @@ impl Actor {
             }
             flag.store(false, Ordering::Release);
         });
+    }
+}
+
+/// Why a message's new actors could not become the writer's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClaimRefused {
+    /// Someone else's already.
+    Taken,
+    /// The database did not take the claim.
+    NotStored,
+}
+
+impl ClaimRefused {
+    fn message(self) -> &'static str {
+        match self {
+            ClaimRefused::Taken => "the change is written with another person's Automerge actor id",
+            ClaimRefused::NotStored => "the server could not store your change; it was not applied",
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use automerge::{ActorId, AutoCommit, Automerge, AutomergeError, ObjId, ObjType, 
 use crate::ids::DocId;
 use crate::meeting::{Group, MeetingFile};
 use crate::store::{GroupState, SubmissionRecord};
+use crate::summary::Author;
 
 pub const INDEX_SCHEMA: &str = "rapporteur.meeting-index";
 pub const OUTCOME_SCHEMA: &str = "rapporteur.group-outcome";
@@ -245,10 +246,18 @@ pub fn set_index_group(doc: &mut Automerge, group: &Group) -> Result<(), Automer
 }
 
 /// Outcome edit: the server-owned `group` map (dimension, names, questions).
-pub fn set_outcome_group(doc: &mut Automerge, group: &Group) -> Result<(), AutomergeError> {
+/// Attributed to `author` like every server edit that people see in a document's history.
+pub fn set_outcome_group(
+    doc: &mut Automerge,
+    group: &Group,
+    author: &Author,
+) -> Result<(), AutomergeError> {
     let g = child(doc, &ROOT, "group").ok_or(AutomergeError::InvalidObjId("group".into()))?;
-    doc.transact::<_, _, AutomergeError>(|tx| put_group_fields(tx, &g, group))
-        .map_err(|f| f.error)?;
+    doc.transact_with::<_, _, AutomergeError, _>(
+        |_| author.commit("edit-group"),
+        |tx| put_group_fields(tx, &g, group),
+    )
+    .map_err(|f| f.error)?;
     Ok(())
 }
 

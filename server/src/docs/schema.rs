@@ -6,15 +6,16 @@
 //! 2. the whole resulting document is validated: required keys, types, sizes, unique bullet
 //!    ids, immutable bullet fields.
 //!
-//! Only a batch that passes both is stored and synced on. The checks are pure functions of the
-//! documents before and after, so they are tested here without any I/O.
+//! Only a batch that passes both is stored and synced on. Before either, every new change's
+//! Automerge actor must be the writer's own (see [`ActorOwners`]). The checks are pure functions
+//! of the documents before and after, so they are tested here without any I/O.
 
 use std::collections::{HashMap, HashSet};
 
 use automerge::hydrate::{Map, Value as Hydrated};
 use automerge::legacy::{Key, ObjectId, OpType};
 use automerge::sync::ChunkList;
-use automerge::{Automerge, Change, ChangeHash, Prop, ReadDoc, ScalarValue, ROOT};
+use automerge::{ActorId, Automerge, Change, ChangeHash, Prop, ReadDoc, ScalarValue, ROOT};
 
 use super::init::{OUTCOME_SCHEMA, SUMMARY_SCHEMA};
 use crate::store::DocKind;
@@ -473,10 +474,62 @@ pub fn root_is_intact(doc: &Automerge) -> bool {
     matches!(doc.get(ROOT, "schema"), Ok(Some(_)))
 }
 
+/// Which person each Automerge actor of a document belongs to (person ids), as recorded by the
+/// store: the person whose change with that actor the server accepted first.
+pub type ActorOwners = HashMap<ActorId, String>;
+
+/// Who sent a message: the authenticated person, and the owners of the document's actors.
+pub struct Writer<'a> {
+    /// The person id.
+    pub person: &'a str,
+    pub owners: &'a ActorOwners,
+}
+
+/// What passed the check of one message.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The document with the message's new changes.
+    pub doc: Automerge,
+    /// Actors that write in this document for the first time: the writer's, once recorded
+    /// (before the changes are stored).
+    pub new_actors: Vec<ActorId>,
+}
+
+/// Every new change must be written with one of the writer's own actors: one recorded as theirs,
+/// or one that writes in this document for the first time — its changes start at sequence
+/// number 1 in this very message — and becomes theirs. Refused: another person's actor (the
+/// change would be attributed to them, and would take the sequence numbers their own next change
+/// needs), and an actor nobody owns that wrote before (the server's own, whose changes name
+/// their author in the commit message, or changes stored before actors were recorded).
+pub fn check_actors(changes: &[Change], writer: &Writer<'_>) -> Result<Vec<ActorId>, Refusal> {
+    let mut first_seq: HashMap<&ActorId, u64> = HashMap::new();
+    for change in changes {
+        let seq = first_seq.entry(change.actor_id()).or_insert(u64::MAX);
+        *seq = (*seq).min(change.seq());
+    }
+    let mut new = Vec::new();
+    for (actor, seq) in first_seq {
+        match writer.owners.get(actor) {
+            Some(owner) if owner == writer.person => {}
+            Some(_) => {
+                return refuse("the change is written with another person's Automerge actor id")
+            }
+            None if seq == 1 => new.push(actor.clone()),
+            None => {
+                return refuse(
+                    "the change continues the changes of an Automerge actor that is not yours",
+                )
+            }
+        }
+    }
+    new.sort();
+    Ok(new)
+}
+
 /// The whole check of one incoming sync message's changes, without I/O: loads the chunks
-/// (changes or bundles) into a copy of `base`, checks every newly applied operation for the
-/// writer's role and validates the resulting document. Returns the checked copy, or `None` if
-/// the message applied nothing new.
+/// (changes or bundles) into a copy of `base`, checks that the writer wrote them with their own
+/// actors, checks every newly applied operation for the writer's role and validates the
+/// resulting document. Returns the checked copy, or `None` if the message applied nothing new.
 ///
 /// Changes whose dependencies have not arrived yet are legitimate (the sync protocol may send a
 /// change before one it depends on); they stay out of the copy and are checked when they apply.
@@ -487,10 +540,10 @@ pub fn accept(
     kind: DocKind,
     base: &Automerge,
     chunks: &ChunkList,
-    writer: &str,
+    writer: &Writer<'_>,
     identities: &mut Option<HashMap<String, BulletIdentity>>,
     refused: &mut HashSet<ChangeHash>,
-) -> Result<Option<Automerge>, Refusal> {
+) -> Result<Option<Accepted>, Refusal> {
     if kind == DocKind::Summary && crate::summary::signoff::is_issued(base) {
         return refuse("the summary is issued; a co-facilitator must start a new revision first");
     }
@@ -519,22 +572,28 @@ pub fn accept(
     if changes.is_empty() {
         return Ok(None);
     }
-    let checked = check_operations(kind, &next, &changes).and_then(|()| match kind {
-        DocKind::Group(_) => {
-            let before = identities.get_or_insert_with(|| bullet_identities(base));
-            *identities = Some(validate_outcome(&next, before, writer)?);
-            Ok(())
+    let checked = check_actors(&changes, writer).and_then(|new_actors| {
+        check_operations(kind, &next, &changes)?;
+        match kind {
+            DocKind::Group(_) => {
+                let before = identities.get_or_insert_with(|| bullet_identities(base));
+                *identities = Some(validate_outcome(&next, before, writer.person)?);
+            }
+            DocKind::Summary => validate_summary(&next)?,
+            DocKind::Index => return refuse("only the server writes the meeting index"),
         }
-        DocKind::Summary => validate_summary(&next),
-        DocKind::Index => refuse("only the server writes the meeting index"),
+        Ok(new_actors)
     });
-    if let Err(refusal) = checked {
-        if refused.len() > 100_000 {
-            refused.clear();
+    let new_actors = match checked {
+        Ok(new_actors) => new_actors,
+        Err(refusal) => {
+            if refused.len() > 100_000 {
+                refused.clear();
+            }
+            refused.extend(changes.iter().map(|c| c.hash()));
+            return Err(refusal);
         }
-        refused.extend(changes.iter().map(|c| c.hash()));
-        return Err(refusal);
-    }
+    };
     // What still waits on dependencies is queued in the document when the message itself is
     // received after the commit; keep it out of the copy so that it is not queued twice.
     if next.get_missing_deps(&[]).len() > base.get_missing_deps(&[]).len() {
@@ -542,9 +601,15 @@ pub fn accept(
         clean
             .apply_changes(changes)
             .map_err(|_| Refusal("the change could not be applied".into()))?;
-        return Ok(Some(clean));
+        return Ok(Some(Accepted {
+            doc: clean,
+            new_actors,
+        }));
     }
-    Ok(Some(next))
+    Ok(Some(Accepted {
+        doc: next,
+        new_actors,
+    }))
 }
 
 #[cfg(test)]

@@ -191,9 +191,15 @@ async fn edit_group(
         .update_meeting_file(&slug, &meeting.file)
         .await?;
     let g = group.clone();
+    let author = crate::summary::Author {
+        person: person.id.0.clone(),
+        name: person.name.clone(),
+    };
     state
         .docs
-        .edit(&record.doc, move |doc| init::set_outcome_group(doc, &g))
+        .edit(&record.doc, move |doc| {
+            init::set_outcome_group(doc, &g, &author)
+        })
         .await?;
     let g = group.clone();
     state

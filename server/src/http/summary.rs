@@ -117,14 +117,24 @@ async fn co_facilitators(state: &AppState, slug: &str) -> Result<Vec<(String, St
         .collect())
 }
 
-pub(super) async fn names(state: &AppState, slug: &str) -> Result<HashMap<String, String>> {
-    Ok(state
-        .store
-        .invites(slug)
-        .await?
-        .into_iter()
-        .map(|i| (i.id.0, i.name))
-        .collect())
+/// Everyone of the meeting by person id, for answers that name authors: `names` (id → name)
+/// and `people` (id → `{name, role, group}`).
+pub(super) async fn people(state: &AppState, slug: &str) -> Result<(Value, Value)> {
+    let invites = state.store.invites(slug).await?;
+    let names: serde_json::Map<String, Value> = invites
+        .iter()
+        .map(|i| (i.id.0.clone(), json!(i.name)))
+        .collect();
+    let people: serde_json::Map<String, Value> = invites
+        .iter()
+        .map(|i| {
+            (
+                i.id.0.clone(),
+                json!({"name": i.name, "role": i.role.as_str(), "group": i.group}),
+            )
+        })
+        .collect();
+    Ok((Value::Object(names), Value::Object(people)))
 }
 
 async fn signoff_view(state: &AppState, slug: &str, summary: &Value) -> Result<Value> {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::meetings::meeting_of;
-use super::summary::{names, outcome_at, read_summary};
+use super::summary::{outcome_at, people, read_summary};
 use super::{Auth, Error, Result};
 use crate::docs::json::document_json;
 use crate::ids::DocId;
@@ -68,12 +68,32 @@ fn version_heads(
     Ok(Some(name.split(',').map(str::to_owned).collect()))
 }
 
+/// The owners of a document's client actors (see `history::Owners`).
+async fn owners(state: &AppState, doc: &DocId) -> Result<history::Owners> {
+    Ok(state
+        .store
+        .document_actors(doc)
+        .await?
+        .into_iter()
+        .map(|c| (c.actor, c.person.0))
+        .collect())
+}
+
+/// A diff or log answer with the names and roles of the people it mentions.
+async fn with_people(state: &AppState, slug: &str, mut out: Value) -> Result<Json<Value>> {
+    let (names, people) = people(state, slug).await?;
+    out["names"] = names;
+    out["people"] = people;
+    Ok(Json(out))
+}
+
 async fn diff_doc(
     state: &AppState,
     doc: &DocId,
     from: Option<Vec<String>>,
     to: Option<Vec<String>>,
 ) -> Result<history::Diff> {
+    let owners = owners(state, doc).await?;
     let parse = |h: Option<Vec<String>>| -> Result<Option<Vec<automerge::ChangeHash>>> {
         h.map(|h| parse_heads(&h).ok_or(Error::BadRequest("unknown version".into())))
             .transpose()
@@ -94,6 +114,7 @@ async fn diff_doc(
                 d,
                 from.as_deref().unwrap_or(&now),
                 to.as_deref().unwrap_or(&now),
+                &owners,
             ))
         })
         .await?
@@ -111,9 +132,7 @@ async fn summary_diff(
     let from = version_heads(&q.from, &[], Some(&summary))?;
     let to = version_heads(q.to.as_deref().unwrap_or("current"), &[], Some(&summary))?;
     let diff = diff_doc(&state, &m.summary_doc, from, to).await?;
-    Ok(Json(
-        json!({"diff": diff, "names": names(&state, &slug).await?}),
-    ))
+    with_people(&state, &slug, json!({ "diff": diff })).await
 }
 
 async fn summary_history(
@@ -122,13 +141,12 @@ async fn summary_history(
     Path(slug): Path<String>,
 ) -> Result<Json<Value>> {
     let m = meeting_of(&state, &person, &slug).await?;
+    let owners = owners(&state, &m.summary_doc).await?;
     let log = state
         .docs
-        .read(&m.summary_doc, |d| history::log(d, 500))
+        .read(&m.summary_doc, move |d| history::log(d, 500, &owners))
         .await?;
-    Ok(Json(
-        json!({"changes": log, "names": names(&state, &slug).await?}),
-    ))
+    with_people(&state, &slug, json!({ "changes": log })).await
 }
 
 async fn group_record(
@@ -175,15 +193,17 @@ async fn group_history(
 ) -> Result<Json<Value>> {
     meeting_of(&state, &person, &slug).await?;
     let (group, subs) = group_record(&state, &slug, n).await?;
+    let owners = owners(&state, &group.doc).await?;
     let log = state
         .docs
-        .read(&group.doc, |d| history::log(d, 500))
+        .read(&group.doc, move |d| history::log(d, 500, &owners))
         .await?;
-    Ok(Json(json!({
-        "submissions": subs,
-        "changes": log,
-        "names": names(&state, &slug).await?,
-    })))
+    with_people(
+        &state,
+        &slug,
+        json!({ "submissions": subs, "changes": log }),
+    )
+    .await
 }
 
 async fn group_diff(
@@ -197,9 +217,7 @@ async fn group_diff(
     let from = version_heads(&q.from, &subs, None)?;
     let to = version_heads(q.to.as_deref().unwrap_or("current"), &subs, None)?;
     let diff = diff_doc(&state, &group.doc, from, to).await?;
-    Ok(Json(
-        json!({"diff": diff, "names": names(&state, &slug).await?}),
-    ))
+    with_people(&state, &slug, json!({ "diff": diff })).await
 }
 
 #[derive(Deserialize)]

@@ -1,5 +1,6 @@
 //! Integration tests of the server over real sockets, compiled as one test binary.
 
+mod attribution;
 mod convergence;
 mod crash;
 mod durability;

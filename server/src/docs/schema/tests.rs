@@ -311,10 +311,86 @@ fn an_issued_summary_accepts_no_change() {
         DocKind::Summary,
         &doc,
         &chunks,
-        "cofac",
+        &Writer {
+            person: "cofac",
+            owners: &ActorOwners::new(),
+        },
         &mut None,
         &mut Default::default(),
     )
     .unwrap_err();
     assert!(err.0.contains("issued"), "{err}");
+}
+
+/// The changes of `client` since `base`, as a sync message carries them.
+fn chunks_since(client: &Automerge, base: &Automerge) -> automerge::sync::ChunkList {
+    automerge::sync::ChunkList::from(
+        client
+            .get_changes(&base.get_heads())
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[test]
+fn an_actor_is_its_first_writers_and_nobody_elses() {
+    let doc = outcome();
+    let mut owners = ActorOwners::new();
+    let check = |doc: &Automerge,
+                 client: &Automerge,
+                 person: &str,
+                 owners: &ActorOwners,
+                 refused: &mut HashSet<ChangeHash>| {
+        accept(
+            GROUP,
+            doc,
+            &chunks_since(client, doc),
+            &Writer { person, owners },
+            &mut None,
+            refused,
+        )
+    };
+    let mut refused = HashSet::new();
+
+    // Alice's first change: her actor is new here, so it becomes hers.
+    let mut alice = doc.fork();
+    alice
+        .transact(|tx| add_bullet(tx, "b1", "alice", "proposed"))
+        .unwrap();
+    let accepted = check(&doc, &alice, "alice", &owners, &mut refused)
+        .unwrap()
+        .unwrap();
+    assert_eq!(accepted.new_actors, [alice.get_actor().clone()]);
+    owners.insert(alice.get_actor().clone(), "alice".into());
+    let doc = accepted.doc;
+
+    // Her next change: hers already, nothing new to record.
+    alice
+        .transact(|tx| add_bullet(tx, "b2", "alice", "agreed"))
+        .unwrap();
+    let accepted = check(&doc, &alice, "alice", &owners, &mut refused)
+        .unwrap()
+        .unwrap();
+    assert!(accepted.new_actors.is_empty());
+
+    // Bob writing with Alice's actor (the next sequence number, as a forger would) is refused,
+    // and so is anything built on that change.
+    let mut bob = doc.fork().with_actor(alice.get_actor().clone());
+    bob.transact(|tx| add_bullet(tx, "b3", "bob", "proposed"))
+        .unwrap();
+    let err = check(&doc, &bob, "bob", &owners, &mut refused).unwrap_err();
+    assert!(err.0.contains("another person"), "{err}");
+    let forged = bob.get_heads()[0];
+    assert!(refused.contains(&forged));
+
+    // Nobody may continue the changes of an actor that nobody owns: here the server's, which
+    // built the document.
+    let server_actor = doc.get_changes(&[])[0].actor_id().clone();
+    let mut mallory = doc.fork().with_actor(server_actor);
+    mallory
+        .transact(|tx| add_bullet(tx, "b4", "mallory", "proposed"))
+        .unwrap();
+    let err = check(&doc, &mallory, "mallory", &owners, &mut refused).unwrap_err();
+    assert!(err.0.contains("not yours"), "{err}");
 }
