@@ -83,16 +83,37 @@ fn may_touch(kind: DocKind, path: &[Seg], new_object: bool) -> bool {
         }
         DocKind::Summary => match path {
             [Key(k)] => k == "title" || k == "preamble",
+            // Adding, removing (see `check_operations`) and moving sections.
             [Key(k), Index] => k == "title" || k == "preamble" || k == "sections",
+            // A section's id and its list of items are set when it is created, never replaced
+            // (replacing the list would drop its items); its title may change.
+            [s, Index, Key(f)] if key(s, "sections") => f == "title" || new_object,
+            // An item's id likewise.
+            [s, Index, i, Index, Key(f)] if key(s, "sections") && key(i, "items") => {
+                f != "id" || new_object
+            }
             [Key(k), Index, ..] => k == "sections",
             _ => false,
         },
     }
 }
 
-fn path_of(doc: &Automerge, obj: &ObjectId) -> Result<Vec<Seg>, Refusal> {
+/// Where an object is: its path from the root, and whether it is still in the document (not
+/// inside something deleted, nor a value that lost a conflict).
+#[derive(Clone)]
+struct Place {
+    path: Vec<Seg>,
+    visible: bool,
+}
+
+fn place_of(doc: &Automerge, obj: &ObjectId) -> Result<Place, Refusal> {
     let exid = match obj {
-        ObjectId::Root => return Ok(Vec::new()),
+        ObjectId::Root => {
+            return Ok(Place {
+                path: Vec::new(),
+                visible: true,
+            })
+        }
         ObjectId::Id(id) => doc
             .import_obj(&id.to_string())
             .map_err(|_| Refusal("a change targets an unknown object".into()))?,
@@ -100,14 +121,33 @@ fn path_of(doc: &Automerge, obj: &ObjectId) -> Result<Vec<Seg>, Refusal> {
     let parents = doc
         .parents(&exid)
         .map_err(|_| Refusal("a change targets an unknown object".into()))?;
-    Ok(parents
-        .path()
-        .into_iter()
-        .map(|(_, prop)| match prop {
-            Prop::Map(k) => Seg::Key(k),
-            Prop::Seq(_) => Seg::Index,
+    let mut visible = true;
+    let mut path: Vec<Seg> = parents
+        .map(|p| {
+            visible &= p.visible;
+            match p.prop {
+                Prop::Map(k) => Seg::Key(k),
+                Prop::Seq(_) => Seg::Index,
+            }
         })
-        .collect())
+        .collect();
+    path.reverse();
+    Ok(Place { path, visible })
+}
+
+/// The number of items of a summary section given by its list element (the section map
+/// inserted there), visible or not.
+fn section_items(doc: &Automerge, element: &automerge::legacy::ElementId) -> usize {
+    let automerge::legacy::ElementId::Id(id) = element else {
+        return 0;
+    };
+    let Ok(section) = doc.import_obj(&id.to_string()) else {
+        return 0;
+    };
+    match doc.get(&section, "items") {
+        Ok(Some((automerge::Value::Object(_), items))) => doc.length(&items),
+        _ => 0,
+    }
 }
 
 /// Checks every operation of `changes` (already applied to `after`) against the role's rights.
@@ -130,21 +170,22 @@ pub fn check_operations(
     // Finding an object's path walks the document; a change typing into one text has
     // thousands of operations on the same object, so look each object up once (without this a
     // single large message kept a document busy for minutes).
-    let mut paths: HashMap<&ObjectId, Vec<Seg>> = HashMap::new();
+    let mut places: HashMap<&ObjectId, Place> = HashMap::new();
     for change in &decoded {
         for op in &change.operations {
             match op.action {
                 OpType::Put(_) | OpType::Make(_) | OpType::Delete => {}
                 _ => return refuse("this kind of operation is not allowed in this document"),
             }
-            let mut path = match paths.get(&op.obj) {
-                Some(path) => path.clone(),
+            let place = match places.get(&op.obj) {
+                Some(place) => place.clone(),
                 None => {
-                    let path = path_of(after, &op.obj)?;
-                    paths.insert(&op.obj, path.clone());
-                    path
+                    let place = place_of(after, &op.obj)?;
+                    places.insert(&op.obj, place.clone());
+                    place
                 }
             };
+            let mut path = place.path;
             path.push(match &op.key {
                 Key::Map(k) => Seg::Key(k.to_string()),
                 Key::Seq(_) => Seg::Index,
@@ -156,7 +197,38 @@ pub fn check_operations(
             if !may_touch(kind, &path, new_object) {
                 return refuse(format!("you may not change {}", describe(&path)));
             }
+            if kind == DocKind::Summary {
+                check_summary_op(after, op, &path, place.visible)?;
+            }
         }
+    }
+    Ok(())
+}
+
+/// Sections of the chair's summary go away only empty, and nothing goes into one that has gone.
+/// Otherwise items could vanish without anyone deleting them: a co-facilitator removes a
+/// section they see empty while another moves an item into it (a move is a delete plus an
+/// insert, and the insert would land in the removed section). Whichever of the two changes
+/// reaches the server second is refused, and that client reloads the summary as it is.
+fn check_summary_op(
+    after: &Automerge,
+    op: &automerge::legacy::Op,
+    path: &[Seg],
+    target_visible: bool,
+) -> Result<(), Refusal> {
+    let in_sections = matches!(path, [Seg::Key(k), Seg::Index] if k == "sections");
+    let in_items = matches!(path, [Seg::Key(s), Seg::Index, Seg::Key(i), Seg::Index]
+        if s == "sections" && i == "items");
+    match (&op.action, &op.key) {
+        (OpType::Delete, Key::Seq(element)) if in_sections && section_items(after, element) > 0 => {
+            return refuse(
+                "a section that holds items cannot be removed: move or delete its items first",
+            );
+        }
+        (OpType::Make(_), _) if in_items && !target_visible => {
+            return refuse("that section was removed meanwhile");
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -378,10 +450,14 @@ pub fn validate_summary(after: &Automerge) -> Result<(), Refusal> {
         return refuse(format!("at most {MAX_SUMMARY_SECTIONS} sections"));
     }
     let mut seen = HashSet::new();
+    let mut section_ids = HashSet::new();
     for section in sections {
         let s = as_map(section, "section")?;
         only_keys(s, &["id", "title", "items"], "section")?;
-        as_str(get(s, "id")?, "id", MAX_ID_CHARS)?;
+        let id = as_str(get(s, "id")?, "id", MAX_ID_CHARS)?;
+        if id.is_empty() || !section_ids.insert(id) {
+            return refuse("section ids must be non-empty and unique");
+        }
         as_str(get(s, "title")?, "title", MAX_TITLE_CHARS)?;
         let items = as_list(get(s, "items")?, "items")?;
         if items.len() > MAX_ITEMS_PER_SECTION {

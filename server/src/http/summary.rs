@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use automerge::{Automerge, ReadDoc};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -28,6 +28,7 @@ use crate::store::{now_ms, MeetingRecord, SubmissionRecord};
 use crate::summary::cluster;
 use crate::summary::history::parse_heads;
 use crate::summary::merge::{self, Decision, ResolveError};
+use crate::summary::sections::{self, SectionError};
 use crate::summary::signoff::{self, SignoffError};
 use crate::summary::{bullets_of, Author, Submitted};
 
@@ -47,6 +48,12 @@ pub fn router() -> Router<AppState> {
             &format!("{base}/clusters/{{id}}/dismiss"),
             post(dismiss_cluster),
         )
+        .route(&format!("{base}/sections"), post(add_section))
+        .route(
+            &format!("{base}/sections/{{id}}"),
+            patch(rename_section).delete(remove_section),
+        )
+        .route(&format!("{base}/items/{{id}}/move"), post(move_item))
         .route(&format!("{base}/approve"), post(approve))
         .route(&format!("{base}/revisions"), post(new_revision))
         .route(&format!("{base}/revisions/{{r}}"), get(revision))
@@ -187,8 +194,16 @@ async fn latest_submissions(state: &AppState, m: &MeetingRecord) -> Result<Vec<S
             continue;
         };
         let outcome = outcome_at(state, &g.doc, &sub.heads).await?;
+        let dimension = m
+            .file
+            .groups
+            .iter()
+            .find(|f| f.number == g.number)
+            .map(|f| f.dimension.clone())
+            .unwrap_or_else(|| format!("Action group {}", g.number));
         out.push(Submitted {
             group: g.number,
+            dimension,
             version: sub.version,
             bullets: bullets_of(&outcome),
         });
@@ -343,6 +358,116 @@ async fn dismiss_cluster(
             return Err(Error::NotFound("cluster"));
         }
         merge::dismiss(d, &id, &author).map_err(|e| Error::Internal(e.to_string()))
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn section_error(e: SectionError) -> Error {
+    match e {
+        SectionError::NoSection => Error::NotFound("section"),
+        SectionError::NoItem => Error::NotFound("item"),
+        SectionError::BlankTitle | SectionError::LongTitle => Error::BadRequest(e.to_string()),
+        SectionError::TooManySections | SectionError::FullSection | SectionError::NotEmpty => {
+            Error::Conflict(e.to_string())
+        }
+        SectionError::Automerge(m) => Error::Internal(m),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSection {
+    title: String,
+    /// The id of the section to insert before; default: at the end.
+    before: Option<String>,
+}
+
+async fn add_section(
+    State(state): State<AppState>,
+    Auth(person): Auth,
+    Path(slug): Path<String>,
+    Json(body): Json<NewSection>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let m = meeting_of(&state, &person, &slug).await?;
+    let author = co_facilitator(&person)?;
+    let title = sections::section_title(&body.title).map_err(section_error)?;
+    let t = title.clone();
+    let id = edit(&state, &m.summary_doc, move |d| {
+        if signoff::is_issued(d) {
+            return Err(issued_conflict());
+        }
+        sections::add_section(d, &t, body.before.as_deref(), &author).map_err(section_error)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id, "title": title}))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SectionPatch {
+    title: String,
+}
+
+async fn rename_section(
+    State(state): State<AppState>,
+    Auth(person): Auth,
+    Path((slug, id)): Path<(String, String)>,
+    Json(body): Json<SectionPatch>,
+) -> Result<Json<Value>> {
+    let m = meeting_of(&state, &person, &slug).await?;
+    let author = co_facilitator(&person)?;
+    let title = sections::section_title(&body.title).map_err(section_error)?;
+    let (i, t) = (id.clone(), title.clone());
+    edit(&state, &m.summary_doc, move |d| {
+        if signoff::is_issued(d) {
+            return Err(issued_conflict());
+        }
+        sections::rename_section(d, &i, &t, &author).map_err(section_error)
+    })
+    .await?;
+    Ok(Json(json!({"id": id, "title": title})))
+}
+
+async fn remove_section(
+    State(state): State<AppState>,
+    Auth(person): Auth,
+    Path((slug, id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let m = meeting_of(&state, &person, &slug).await?;
+    let author = co_facilitator(&person)?;
+    edit(&state, &m.summary_doc, move |d| {
+        if signoff::is_issued(d) {
+            return Err(issued_conflict());
+        }
+        sections::remove_section(d, &id, &author).map_err(section_error)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveBody {
+    /// The id of the section to move the item to (its own: reorder).
+    section: String,
+    /// Its position there; default: the end.
+    index: Option<usize>,
+}
+
+async fn move_item(
+    State(state): State<AppState>,
+    Auth(person): Auth,
+    Path((slug, id)): Path<(String, String)>,
+    Json(body): Json<MoveBody>,
+) -> Result<StatusCode> {
+    let m = meeting_of(&state, &person, &slug).await?;
+    let author = co_facilitator(&person)?;
+    edit(&state, &m.summary_doc, move |d| {
+        if signoff::is_issued(d) {
+            return Err(issued_conflict());
+        }
+        sections::move_item(d, &id, &body.section, body.index, &author).map_err(section_error)
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -11,4 +11,5 @@ mod lifecycle;
 mod network;
 mod storage_faults;
 mod summary;
+mod summary_live;
 mod support;

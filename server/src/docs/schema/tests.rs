@@ -394,3 +394,158 @@ fn an_actor_is_its_first_writers_and_nobody_elses() {
     let err = check(&doc, &mallory, "mallory", &owners, &mut refused).unwrap_err();
     assert!(err.0.contains("not yours"), "{err}");
 }
+
+fn section_obj(tx: &impl ReadDoc, at: usize) -> automerge::ObjId {
+    let sections = tx.get(ROOT, "sections").unwrap().unwrap().1;
+    tx.get(&sections, at).unwrap().unwrap().1
+}
+
+fn add_section(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    id: &str,
+) -> Result<(), AutomergeError> {
+    let sections = tx.get(ROOT, "sections")?.unwrap().1;
+    let at = tx.length(&sections);
+    let s = tx.insert_object(&sections, at, ObjType::Map)?;
+    tx.put(&s, "id", id)?;
+    tx.put(&s, "title", "Remittances")?;
+    tx.put_object(&s, "items", ObjType::List)?;
+    Ok(())
+}
+
+/// Moves the first item of section `from` to the end of section `to`, as the web app does.
+fn move_first_item(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    from: usize,
+    to: usize,
+) -> Result<(), AutomergeError> {
+    let from = section_obj(tx, from);
+    let items = tx.get(&from, "items")?.unwrap().1;
+    let item = tx.get(&items, 0)?.unwrap().1;
+    let text = tx.text(&tx.get(&item, "text")?.unwrap().1)?;
+    tx.delete(&items, 0)?;
+    let to = section_obj(tx, to);
+    let dest = tx.get(&to, "items")?.unwrap().1;
+    let at = tx.length(&dest);
+    let i = tx.insert_object(&dest, at, ObjType::Map)?;
+    tx.put(&i, "id", "item-1")?;
+    let t = tx.put_object(&i, "text", ObjType::Text)?;
+    tx.splice_text(&t, 0, 0, &text)?;
+    tx.put_object(&i, "sources", ObjType::List)?;
+    Ok(())
+}
+
+fn remove_section(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    at: usize,
+) -> Result<(), AutomergeError> {
+    let sections = tx.get(ROOT, "sections")?.unwrap().1;
+    tx.delete(&sections, at)
+}
+
+#[test]
+fn co_facilitators_add_rename_and_remove_empty_thematic_sections() {
+    let doc = summary();
+    let (doc, changes) = edit(&doc, |tx| add_section(tx, "theme-1"));
+    check_operations(DocKind::Summary, &doc, &changes).unwrap();
+    validate_summary(&doc).unwrap();
+    let theme = doc.length(&doc.get(ROOT, "sections").unwrap().unwrap().1) - 1;
+
+    let (after, changes) = edit(&doc, |tx| {
+        let s = section_obj(tx, theme);
+        tx.put(&s, "title", "Remittances and inclusion")
+    });
+    check_operations(DocKind::Summary, &after, &changes).unwrap();
+    validate_summary(&after).unwrap();
+
+    // A section's id and its list of items are never replaced.
+    let (after, changes) = edit(&doc, |tx| {
+        let s = section_obj(tx, theme);
+        tx.put(&s, "id", "x")
+    });
+    assert!(check_operations(DocKind::Summary, &after, &changes).is_err());
+    let (after, changes) = edit(&doc, |tx| {
+        let s = section_obj(tx, 0);
+        tx.put_object(&s, "items", ObjType::List).map(|_| ())
+    });
+    assert!(check_operations(DocKind::Summary, &after, &changes).is_err());
+    // Section ids are unique.
+    let (after, _) = edit(&doc, |tx| add_section(tx, "theme-1"));
+    assert!(validate_summary(&after).unwrap_err().0.contains("unique"));
+
+    // An empty section goes; one with an item stays.
+    let (after, changes) = edit(&doc, |tx| remove_section(tx, theme));
+    check_operations(DocKind::Summary, &after, &changes).unwrap();
+    let (with_item, _) = edit(&doc, |tx| add_item(tx, |_, _| Ok(())));
+    let (after, changes) = edit(&with_item, |tx| remove_section(tx, 0));
+    let err = check_operations(DocKind::Summary, &after, &changes).unwrap_err();
+    assert!(err.0.contains("holds items"), "{err}");
+
+    // Items move between sections.
+    let (after, changes) = edit(&with_item, |tx| move_first_item(tx, 0, theme));
+    check_operations(DocKind::Summary, &after, &changes).unwrap();
+    validate_summary(&after).unwrap();
+}
+
+#[test]
+fn an_item_moved_into_a_section_removed_meanwhile_is_refused_in_either_order() {
+    let (base, _) = edit(&summary(), |tx| {
+        add_section(tx, "theme-1")?;
+        add_item(tx, |_, _| Ok(()))
+    });
+    let theme = base.length(&base.get(ROOT, "sections").unwrap().unwrap().1) - 1;
+    let mut remover = base.fork();
+    remover.transact(|tx| remove_section(tx, theme)).unwrap();
+    let mut mover = base.fork();
+    mover.transact(|tx| move_first_item(tx, 0, theme)).unwrap();
+    let writer = Writer {
+        person: "cofac",
+        owners: &ActorOwners::new(),
+    };
+
+    // The removal first: the move would drop the item into the removed section.
+    let server = accept(
+        DocKind::Summary,
+        &base,
+        &chunks_since(&remover, &base),
+        &writer,
+        &mut None,
+        &mut HashSet::new(),
+    )
+    .unwrap()
+    .unwrap()
+    .doc;
+    let err = accept(
+        DocKind::Summary,
+        &server,
+        &chunks_since(&mover, &base),
+        &writer,
+        &mut None,
+        &mut HashSet::new(),
+    )
+    .unwrap_err();
+    assert!(err.0.contains("removed meanwhile"), "{err}");
+
+    // The move first: the section is no longer empty when the removal arrives.
+    let server = accept(
+        DocKind::Summary,
+        &base,
+        &chunks_since(&mover, &base),
+        &writer,
+        &mut None,
+        &mut HashSet::new(),
+    )
+    .unwrap()
+    .unwrap()
+    .doc;
+    let err = accept(
+        DocKind::Summary,
+        &server,
+        &chunks_since(&remover, &base),
+        &writer,
+        &mut None,
+        &mut HashSet::new(),
+    )
+    .unwrap_err();
+    assert!(err.0.contains("holds items"), "{err}");
+}
