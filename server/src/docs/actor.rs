@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::schema::{self, ActorOwners, BulletIdentity, Writer};
+use super::summary_state::{self, SummaryStatePublisher};
 use super::{forget, spawn_for, DocError, DocHandle, Docs, Shared};
 use crate::auth::Person;
 use crate::ids::{DocId, PeerId};
@@ -157,6 +158,8 @@ struct Actor {
     identities: Option<HashMap<String, BulletIdentity>>,
     /// Who owns each client actor of `doc`, as recorded in the store.
     owners: ActorOwners,
+    /// Summary documents only: keeps the meeting index's summary entry in step.
+    summary_state: Option<SummaryStatePublisher>,
     /// Hashes of refused changes: anything depending on them is refused too.
     refused: HashSet<automerge::ChangeHash>,
     /// Bytes of sync messages received while changes wait on missing dependencies.
@@ -192,6 +195,8 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
     let owners = load_owners(&shared, &id).await?;
     let presence =
         (record.kind == DocKind::Index).then(|| shared.presence.subscribe(&record.meeting));
+    let summary_state = (record.kind == DocKind::Summary)
+        .then(|| summary_state::start(shared.clone(), &id, record.meeting.clone()));
     let record = Arc::new(record);
     let (tx, rx) = mpsc::channel(QUEUE);
     let actor = Actor {
@@ -205,6 +210,7 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
         tx: tx.clone(),
         identities: None,
         owners,
+        summary_state,
         refused: HashSet::new(),
         waiting_bytes: 0,
         last_seq,
@@ -214,6 +220,9 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
         presence_due: None,
         presence_sent: None,
     };
+    if let Some(publisher) = &actor.summary_state {
+        publisher.publish(&actor.doc);
+    }
     shared
         .metrics
         .documents_loaded
@@ -473,6 +482,13 @@ impl Actor {
             received = received.len(),
             "batch checked"
         );
+        // An edit that changed nothing has nothing to store.
+        let candidate = candidate.filter(|next| next.get_heads() != before);
+        if candidate.is_none() {
+            for done in edits.drain(..) {
+                let _ = done.send(Ok(()));
+            }
+        }
         if let Some(next) = candidate {
             let chunk = next.save_after(&before);
             match self.shared.committer.append(self.id.clone(), chunk).await {
@@ -537,6 +553,9 @@ impl Actor {
         }
         let changed = self.doc.get_heads() != before;
         if changed {
+            if let Some(publisher) = &self.summary_state {
+                publisher.publish(&self.doc);
+            }
             let others: Vec<u64> = self
                 .peers
                 .keys()

@@ -10,6 +10,7 @@ pub mod format;
 pub mod init;
 pub mod json;
 pub mod schema;
+mod summary_state;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

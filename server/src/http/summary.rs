@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use super::meetings::meeting_of;
 use super::{Auth, Error, Result};
 use crate::auth::Person;
-use crate::docs::{init, json::document_json};
+use crate::docs::json::document_json;
 use crate::ids::DocId;
 use crate::meeting::Role;
 use crate::state::AppState;
@@ -492,21 +492,12 @@ async fn approve(
         .into_iter()
         .map(|(id, _)| id)
         .collect();
-    let status = edit(&state, &m.summary_doc, move |d| {
+    edit(&state, &m.summary_doc, move |d| {
         signoff::approve(d, &author, &ids, now_ms()).map_err(signoff_error)
     })
     .await?;
-    set_index_state(&state, &m, &status.state).await?;
     let summary = read_summary(&state, &m).await?;
     Ok(Json(signoff_view(&state, &slug, &summary).await?))
-}
-
-async fn set_index_state(state: &AppState, m: &MeetingRecord, st: &str) -> Result<()> {
-    let st = st.to_owned();
-    edit(state, &m.index_doc, move |d| {
-        init::set_index_summary_state(d, &st).map_err(|e| Error::Internal(e.to_string()))
-    })
-    .await
 }
 
 async fn new_revision(
@@ -520,7 +511,6 @@ async fn new_revision(
         signoff::new_revision(d, &author).map_err(signoff_error)
     })
     .await?;
-    set_index_state(&state, &m, "drafting").await?;
     Ok(Json(json!({ "revision": revision, "state": "drafting" })))
 }
 

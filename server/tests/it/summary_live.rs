@@ -1,5 +1,7 @@
 //! The chair's summary beyond the merge: thematic sections over REST and over sync (added,
-//! renamed, filled from the groups' sections, removed once empty; co-facilitators only).
+//! renamed, filled from the groups' sections, removed once empty; co-facilitators only), and
+//! the meeting index following sign-off at every step — drafting, approved by some, back to
+//! drafting when an edit voids the approvals, issued, and drafting again in a new revision.
 
 use automerge::transaction::Transactable;
 use automerge::{Automerge, AutomergeError, ObjType, ReadDoc, ROOT};
@@ -8,7 +10,7 @@ use rapporteur::meeting::Role;
 use serde_json::{json, Value};
 
 use crate::forged::add_bullet;
-use crate::summary::{api, count_items, p};
+use crate::summary::{api, count_items, p, splice_preamble};
 use crate::support::*;
 
 fn section_ids(summary: &Value) -> Vec<String> {
@@ -105,6 +107,7 @@ struct Meeting {
     rap: String,
     delegate: String,
     summary_doc: String,
+    index_doc: String,
 }
 
 async fn merged_meeting() -> Meeting {
@@ -146,6 +149,7 @@ async fn merged_meeting() -> Meeting {
         rap,
         delegate,
         summary_doc: meeting.summary_doc.as_str().to_owned(),
+        index_doc: meeting.index_doc.as_str().to_owned(),
         server,
     }
 }
@@ -349,5 +353,88 @@ async fn thematic_sections_over_sync() {
     );
     assert_eq!(items_of(&s, "theme-data").len(), 2);
     assert_eq!(count_items(&s), 2);
+    m.server.stop().await;
+}
+
+/// The index's `summary` entry as JSON.
+fn index_summary(r: &Replica) -> Value {
+    document_json(&r.doc, None)["summary"].clone()
+}
+
+#[tokio::test]
+async fn the_index_follows_sign_off_at_every_step() {
+    let m = merged_meeting().await;
+    let addr = m.server.addr;
+    let mut pd = Peer::join(&m.server.ws_url(&m.delegate)).await;
+    let mut index = Replica::fetch(&mut pd, &m.index_doc).await;
+    let state = |r: &Replica| {
+        index_summary(r)["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let meeting_state =
+        || async { api(addr, "GET", &p(""), &m.delegate, None).await.1["summaryState"].clone() };
+    assert_eq!(state(&index), "drafting");
+    assert_eq!(index_summary(&index)["revision"], 1);
+
+    // One co-facilitator approves: approved, waiting for the other.
+    let (_, signoff) = api(addr, "POST", &p("/summary/approve"), &m.cof_a, None).await;
+    assert_eq!(signoff["waitingFor"].as_array().unwrap().len(), 1);
+    index.sync_until(&mut pd, |r| state(r) == "approved").await;
+    assert_eq!(
+        index_summary(&index)["approvedBy"],
+        json!(["co-facilitator 0"])
+    );
+    assert_eq!(meeting_state().await, "approved");
+
+    // The other edits the text over sync: the approval no longer holds.
+    let mut pb = Peer::join(&m.server.ws_url(&m.cof_b)).await;
+    let mut b = Replica::fetch(&mut pb, &m.summary_doc).await;
+    splice_preamble(&mut b.doc, "The co-facilitators thank the host.");
+    b.sync_acked(&mut pb).await;
+    index.sync_until(&mut pd, |r| state(r) == "drafting").await;
+    assert_eq!(index_summary(&index)["approvedBy"], json!([]));
+    assert_eq!(meeting_state().await, "drafting");
+
+    // Undoing the edit restores the approved text, and with it the approval.
+    b.doc
+        .transact::<_, _, AutomergeError>(|tx| {
+            let t = tx.get(ROOT, "preamble")?.unwrap().1;
+            let len = tx.text(&t)?.chars().count();
+            tx.splice_text(&t, 0, len as isize, "")
+        })
+        .unwrap();
+    b.sync_acked(&mut pb).await;
+    index.sync_until(&mut pd, |r| state(r) == "approved").await;
+    splice_preamble(&mut b.doc, "The co-facilitators thank the host.");
+    b.sync_acked(&mut pb).await;
+    index.sync_until(&mut pd, |r| state(r) == "drafting").await;
+
+    // Both approve the same text: issued.
+    let (_, signoff) = api(addr, "POST", &p("/summary/approve"), &m.cof_b, None).await;
+    assert_eq!(signoff["state"], "drafting");
+    index.sync_until(&mut pd, |r| state(r) == "approved").await;
+    let (_, signoff) = api(addr, "POST", &p("/summary/approve"), &m.cof_a, None).await;
+    assert_eq!(signoff["state"], "issued");
+    index.sync_until(&mut pd, |r| state(r) == "issued").await;
+    assert_eq!(
+        index_summary(&index)["approvedBy"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(meeting_state().await, "issued");
+
+    // A new revision: drafting again, revision 2.
+    let (st, _) = api(addr, "POST", &p("/summary/revisions"), &m.cof_b, None).await;
+    assert_eq!(st, 200);
+    index
+        .sync_until(&mut pd, |r| {
+            state(r) == "drafting" && index_summary(r)["revision"] == 2
+        })
+        .await;
+    assert_eq!(index_summary(&index)["approvedBy"], json!([]));
     m.server.stop().await;
 }
