@@ -100,6 +100,9 @@ pub struct PeerLink {
     pub outbox: Outbox,
 }
 
+/// A read of a document together with the owners of its actors.
+pub type OwnedRead = Box<dyn FnOnce(&Automerge, &ActorOwners) + Send>;
+
 /// A change the server makes itself (REST actions), run in the document's actor.
 pub type ServerEdit = Box<dyn FnOnce(&mut Automerge) -> Result<(), AutomergeError> + Send>;
 
@@ -125,6 +128,9 @@ pub enum DocCommand {
         done: oneshot::Sender<Result<(), DocError>>,
     },
     Read(Box<dyn FnOnce(&Automerge) + Send>),
+    /// A read that also needs the owners of the document's actors (every actor of the document
+    /// has its owner here before its first change is applied).
+    ReadWithOwners(OwnedRead),
     SetLocked(bool),
     /// Another node stored chunks up to `seq`: read what is new and sync it on.
     Remote {
@@ -452,6 +458,7 @@ impl Actor {
                     }
                 }
                 DocCommand::Read(f) => f(&self.doc),
+                DocCommand::ReadWithOwners(f) => f(&self.doc, &self.owners),
                 DocCommand::SetLocked(locked) => self.locked = locked,
                 DocCommand::Remote { seq } => catch_up |= seq > self.last_seq,
                 DocCommand::RemoteEphemeral {

@@ -197,6 +197,20 @@ impl Docs {
         rx.await.map_err(|_| DocError::Closed)
     }
 
+    /// Runs `f` on the current document and the owners of its actors, as of the same moment.
+    pub async fn read_with_owners<T: Send + 'static>(
+        &self,
+        id: &DocId,
+        f: impl FnOnce(&Automerge, &schema::ActorOwners) -> T + Send + 'static,
+    ) -> Result<T, DocError> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = DocCommand::ReadWithOwners(Box::new(move |doc, owners| {
+            let _ = tx.send(f(doc, owners));
+        }));
+        self.send(id, cmd).await?;
+        rx.await.map_err(|_| DocError::Closed)
+    }
+
     /// A server edit: `f` changes the document in its own transaction(s); the result is stored
     /// before it is synced to anyone, and before this returns.
     pub async fn edit(

@@ -68,17 +68,6 @@ fn version_heads(
     Ok(Some(name.split(',').map(str::to_owned).collect()))
 }
 
-/// The owners of a document's client actors (see `history::Owners`).
-async fn owners(state: &AppState, doc: &DocId) -> Result<history::Owners> {
-    Ok(state
-        .store
-        .document_actors(doc)
-        .await?
-        .into_iter()
-        .map(|c| (c.actor, c.person.0))
-        .collect())
-}
-
 /// A diff or log answer with the names and roles of the people it mentions.
 async fn with_people(state: &AppState, slug: &str, mut out: Value) -> Result<Json<Value>> {
     let (names, people) = people(state, slug).await?;
@@ -93,15 +82,16 @@ async fn diff_doc(
     from: Option<Vec<String>>,
     to: Option<Vec<String>>,
 ) -> Result<history::Diff> {
-    let owners = owners(state, doc).await?;
     let parse = |h: Option<Vec<String>>| -> Result<Option<Vec<automerge::ChangeHash>>> {
         h.map(|h| parse_heads(&h).ok_or(Error::BadRequest("unknown version".into())))
             .transpose()
     };
     let (from, to) = (parse(from)?, parse(to)?);
+    // The owners as of the same moment as the document: an actor's first change is never
+    // there without its owner.
     state
         .docs
-        .read(doc, move |d| {
+        .read_with_owners(doc, move |d, owners| {
             let known = |h: &Option<Vec<automerge::ChangeHash>>| {
                 h.as_ref()
                     .is_none_or(|h| h.iter().all(|x| d.get_change_by_hash(x).is_some()))
@@ -114,7 +104,7 @@ async fn diff_doc(
                 d,
                 from.as_deref().unwrap_or(&now),
                 to.as_deref().unwrap_or(&now),
-                &owners,
+                owners,
             ))
         })
         .await?
@@ -141,10 +131,9 @@ async fn summary_history(
     Path(slug): Path<String>,
 ) -> Result<Json<Value>> {
     let m = meeting_of(&state, &person, &slug).await?;
-    let owners = owners(&state, &m.summary_doc).await?;
     let log = state
         .docs
-        .read(&m.summary_doc, move |d| history::log(d, 500, &owners))
+        .read_with_owners(&m.summary_doc, |d, owners| history::log(d, 500, owners))
         .await?;
     with_people(&state, &slug, json!({ "changes": log })).await
 }
@@ -193,10 +182,9 @@ async fn group_history(
 ) -> Result<Json<Value>> {
     meeting_of(&state, &person, &slug).await?;
     let (group, subs) = group_record(&state, &slug, n).await?;
-    let owners = owners(&state, &group.doc).await?;
     let log = state
         .docs
-        .read(&group.doc, move |d| history::log(d, 500, &owners))
+        .read_with_owners(&group.doc, |d, owners| history::log(d, 500, owners))
         .await?;
     with_people(
         &state,

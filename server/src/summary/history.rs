@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use super::{arr, s, Author};
 use crate::docs::json::document_json;
+use crate::docs::schema::ActorOwners;
 
 /// Parses hex change hashes.
 pub fn parse_heads(heads: &[String]) -> Option<Vec<ChangeHash>> {
@@ -85,18 +86,15 @@ pub struct Diff {
     pub authors: Vec<String>,
 }
 
-/// The owners of a document's client actors: hex actor id → person id.
-pub type Owners = HashMap<String, String>;
-
 /// Who wrote a change: a person id, or `actor:<hex>` when unknown.
-fn author_of(change: &automerge::Change, owners: &Owners) -> String {
-    let actor = change.actor_id().to_hex_string();
-    if let Some(person) = owners.get(&actor) {
+fn author_of(change: &automerge::Change, owners: &ActorOwners) -> String {
+    if let Some(person) = owners.get(change.actor_id()) {
         return person.clone();
     }
     if let Some(a) = change.message().and_then(Author::from_message) {
         return a.person;
     }
+    let actor = change.actor_id().to_hex_string();
     format!("actor:{}", &actor[..actor.len().min(12)])
 }
 
@@ -134,7 +132,7 @@ fn element_of(doc: &Automerge, obj: &automerge::ObjId) -> Option<String> {
 
 /// Compares the document at `from` with the document at `to` (both heads of `doc`); `owners`
 /// names the writers of client changes.
-pub fn diff(doc: &Automerge, from: &[ChangeHash], to: &[ChangeHash], owners: &Owners) -> Diff {
+pub fn diff(doc: &Automerge, from: &[ChangeHash], to: &[ChangeHash], owners: &ActorOwners) -> Diff {
     let old = elements(&document_json(doc, Some(from)));
     let at_to = doc.fork_at(to).unwrap_or_else(|_| doc.clone());
     let new = elements(&document_json(&at_to, None));
@@ -233,7 +231,7 @@ pub struct LogEntry {
 }
 
 /// The change log, oldest first (capped at the last `limit` changes).
-pub fn log(doc: &Automerge, limit: usize, owners: &Owners) -> Vec<LogEntry> {
+pub fn log(doc: &Automerge, limit: usize, owners: &ActorOwners) -> Vec<LogEntry> {
     let changes = doc.get_changes(&[]);
     let skip = changes.len().saturating_sub(limit);
     changes
