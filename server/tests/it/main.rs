@@ -9,6 +9,7 @@ mod fuzz_corpus;
 mod hostile;
 mod lifecycle;
 mod network;
+mod openapi;
 mod storage_faults;
 mod summary;
 mod summary_live;
