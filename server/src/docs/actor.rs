@@ -602,6 +602,7 @@ impl Actor {
                 return;
             }
         };
+        let before = self.doc.get_heads();
         for chunk in chunks {
             if let Err(e) = self.doc.load_incremental(&chunk.data) {
                 tracing::error!(error = %e, seq = chunk.seq, "could not load a stored chunk");
@@ -609,10 +610,18 @@ impl Actor {
             self.last_seq = self.last_seq.max(chunk.seq);
         }
         self.identities = None;
-        // Read after the chunks: the claims of every actor in them were stored before them.
-        match load_owners(&self.shared, &self.id).await {
-            Ok(owners) => self.owners = owners,
-            Err(e) => tracing::error!(error = %e, "could not read the owners of actors"),
+        // Another node's writers may have new actors. Their owners were stored before their
+        // changes, so reading them now, after the chunks, finds every one.
+        let unknown = self
+            .doc
+            .get_changes(&before)
+            .iter()
+            .any(|c| !self.owners.contains_key(c.actor_id()));
+        if unknown {
+            match load_owners(&self.shared, &self.id).await {
+                Ok(owners) => self.owners = owners,
+                Err(e) => tracing::error!(error = %e, "could not read the owners of actors"),
+            }
         }
     }
 
