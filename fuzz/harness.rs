@@ -76,19 +76,24 @@ pub fn accept(data: &[u8]) {
     };
     let mut identities = None;
     let mut refused = HashSet::new();
+    let owners = schema::ActorOwners::new();
+    let writer = schema::Writer {
+        person: WRITER,
+        owners: &owners,
+    };
     quiet_panics_in_accept();
     IN_ACCEPT.with(|f| f.set(true));
     let accepted = schema::accept(
         DocKind::Group(1),
         base,
         &chunks,
-        WRITER,
+        &writer,
         &mut identities,
         &mut refused,
     );
     IN_ACCEPT.with(|f| f.set(false));
     let doc = match accepted {
-        Ok(Some(next)) => {
+        Ok(Some(schema::Accepted { doc: next, .. })) => {
             // What the actor stores, loaded back as a restart would.
             let stored = next.save_after(&base.get_heads());
             let mut reloaded = base.clone();

@@ -1,9 +1,11 @@
 // The co-facilitators' flow on the chair's summary in headless Chromium against the real server:
 // merge the submitted outcomes, resolve an item whose source changed after a resubmission,
-// consolidate a proposed cluster, approve (both co-facilitators: the summary is issued), and
-// download the DOCX — read back by LibreOffice when it is installed (.ci/run installs it). A
-// delegate follows the summary live and read-only on a phone. Screenshots of the summary page go
-// to docs/screenshots/.
+// consolidate a proposed cluster, add a thematic section and move an item into it, compare a
+// group's versions (the changes named by their authors' names and roles, a rapporteur typing in
+// the web app among them), approve (one co-facilitator: the meeting home and the dashboard say
+// so; both: the summary is issued), and download the DOCX — read back by LibreOffice when it is
+// installed (.ci/run installs it). A delegate follows the summary live and read-only on a phone.
+// Screenshots of the summary page go to docs/screenshots/.
 import assert from "node:assert/strict"
 import { execFileSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
@@ -176,6 +178,69 @@ describe("the chair's summary", () => {
     await screenshot(delegate.page, "summary-phone")
   })
 
+  it("adds a thematic section, moves an item into it and removes it once empty, live for everyone", async () => {
+    const { page } = mexico
+    const theme = '[data-section^="theme-"]'
+    const form = page.getByTestId("add-section")
+    await form.getByLabel("New section title").fill("Remittances")
+    await form.getByRole("button", { name: "Add a section" }).click()
+    await page.locator(`${theme} .section-title-input`).waitFor()
+    assert.equal(await page.locator(`${theme} .section-title-input`).inputValue(), "Remittances")
+    await delegate.page.locator(`${theme} h2`, { hasText: "Remittances" }).waitFor()
+
+    // Renamed by the other co-facilitator.
+    const title = switzerland.page.locator(`${theme} .section-title-input`)
+    await title.fill("Remittances and financial inclusion")
+    await title.press("Enter")
+    await delegate.page.locator(`${theme} h2`, { hasText: "Remittances and financial inclusion" }).waitFor()
+
+    // An item of group 1 moves in, provenance and all.
+    const group1 = '[data-section="group-1"]'
+    const before = await page.locator(`${group1} [data-item-id]`).count()
+    const item = page.locator(`${group1} [data-item-id]`).first()
+    const itemId = await item.getAttribute("data-item-id")
+    await item.getByLabel("Move to section").selectOption({ label: "Remittances and financial inclusion" })
+    for (const p of [page, switzerland.page, delegate.page]) {
+      await p.locator(`${theme} [data-item-id="${itemId}"]`).waitFor()
+    }
+    assert.equal(await page.locator(`${group1} [data-item-id]`).count(), before - 1)
+    await page.locator(`${theme} [data-item-id="${itemId}"]`).getByTestId("provenance").click()
+    await page.locator(`${theme} [data-item-id="${itemId}"]`).getByTestId("sources").getByText("Group 1").waitFor()
+    assert.equal(await page.locator(theme).getByRole("button", { name: "Remove section" }).count(), 0)
+    await screenshot(page, "summary-sections-desktop")
+
+    // Back to its group's section; the emptied thematic section goes, for everyone.
+    const groupTitle = await page.locator(`${group1} .section-title-input`).inputValue()
+    await page.locator(`${theme} [data-item-id="${itemId}"]`).getByLabel("Move to section").selectOption({ label: groupTitle })
+    await page.locator(`${group1} [data-item-id="${itemId}"]`).waitFor()
+    await page.locator(theme).getByRole("button", { name: "Remove section" }).click()
+    for (const p of [page, switzerland.page, delegate.page]) {
+      await until(p, sel => document.querySelectorAll(sel).length === 0, theme)
+    }
+    assert.equal(await itemCount(server, writer), await page.locator("[data-item-id]").count())
+  })
+
+  it("names who changed a group's outcome since its report-back, a rapporteur typing among them", async () => {
+    const ana = await signIn(browser, server, "rapporteur", { group: 1, name: "Ana Rapporteur" })
+    try {
+      const area = ana.page.locator('[data-mode="edit"] textarea[data-bullet]').first()
+      await area.waitFor()
+      await area.click()
+      await area.press("End")
+      await area.pressSequentially(" and legal aid")
+      await ana.page.locator('[data-save="saved"]').waitFor()
+      await mexico.page.getByRole("button", { name: "Group 1 since v1" }).click()
+      const diff = mexico.page.getByTestId("diff")
+      await diff.getByText(/Ana Rapporteur \(rapporteur, group 1\)/).waitFor()
+      await diff.getByText(/Content writer \(co-facilitator\)/).first().waitFor()
+      const text = await diff.textContent()
+      assert.ok(!/actor:|not on record/.test(text), text)
+      await screenshot(mexico.page, "summary-versions-desktop")
+    } finally {
+      await ana.context.close()
+    }
+  })
+
   it("is issued when both co-facilitators approve, and downloads as DOCX", async () => {
     // Only the two co-facilitators signed in here count: revoke the others.
     const invites = (await api(server, mexico.token, "GET", `/api/meetings/${SLUG}/invites`)).body
@@ -184,13 +249,25 @@ describe("the chair's summary", () => {
         assert.equal((await api(server, mexico.token, "DELETE", `/api/invites/${inv.id}`)).status, 204)
       }
     }
+    // The meeting home (the delegate) and the dashboard follow sign-off live.
+    await delegate.page.goto(`${server.url}/m/${SLUG}`)
+    await delegate.page.getByTestId("summary").locator('[data-summary-state="drafting"]').waitFor()
+    const dashboard = await mexico.context.newPage()
+    await dashboard.goto(`${server.url}/m/${SLUG}/dashboard`)
+    await dashboard.locator('[data-summary-state="drafting"]').waitFor()
     await mexico.page.getByTestId("signoff").getByRole("button", { name: "Approve" }).click()
     await mexico.page.getByTestId("summary-message").getByText("Approved.").waitFor()
+    for (const p of [delegate.page, dashboard]) {
+      await p.locator('[data-summary-state="approved"]').waitFor()
+      await p.getByTestId("summary-status").getByText(/Approved by Co-facilitator \(Mexico\)/).waitFor()
+    }
+    await screenshot(delegate.page, "meeting-home-approved-phone")
     await switzerland.page.getByTestId("signoff").getByText(/Approved by: Co-facilitator \(Mexico\)/).waitFor()
     await switzerland.page.getByTestId("signoff").getByRole("button", { name: "Approve" }).click()
-    for (const p of [mexico.page, switzerland.page, delegate.page]) {
+    for (const p of [mexico.page, switzerland.page, delegate.page, dashboard]) {
       await p.locator('[data-summary-state="issued"]').first().waitFor()
     }
+    await dashboard.close()
     assert.equal(await mexico.page.locator("textarea").count(), 0, "issued: nothing editable")
 
     const [download] = await Promise.all([

@@ -359,20 +359,26 @@ export async function rawPeer(env, token) {
       await waitFor(() => ready(docs.get(documentId).doc), { what: `raw peer to load ${documentId}` })
       return docs.get(documentId).doc
     },
-    /** Makes a local change and sends it to the server in a sync message; returns the new heads. */
-    push(documentId, fn) {
+    /**
+     * Makes a local change and sends it to the server in a sync message; returns the new heads.
+     * `actor` (hex) writes it with that Automerge actor id instead of this peer's own, as a
+     * forger would; such a change stays out of this peer's copy (whose later sync would clash
+     * with the real owner's next change of the same sequence number).
+     */
+    push(documentId, fn, { actor } = {}) {
       const entry = docs.get(documentId)
       const before = A.getHeads(entry.doc)
-      entry.doc = A.change(entry.doc, fn)
-      const change = A.getLastLocalChange(entry.doc)
+      const next = A.change(actor ? A.clone(entry.doc, { actor }) : entry.doc, fn)
+      if (!actor) entry.doc = next
+      const change = A.getLastLocalChange(next)
       const data = A.encodeSyncMessage({
-        heads: A.getHeads(entry.doc),
+        heads: A.getHeads(next),
         need: [],
         have: [{ lastSync: before, bloom: new Uint8Array(0) }],
         changes: [change],
       })
       raw.send({ type: "sync", senderId: raw.senderId, targetId: serverId, documentId, data })
-      return A.getHeads(entry.doc)
+      return A.getHeads(next)
     },
   }
 }

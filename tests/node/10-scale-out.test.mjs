@@ -10,7 +10,7 @@ import { Repo } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { startServer, inviteToken, api, waitFor, DEMO_SLUG } from "../lib/server.mjs"
 import { startProxy, hostPort } from "../lib/proxy.mjs"
-import { addBullet, spliceBullet, findBullet, allBullets, plain, sameDoc } from "../lib/clients.mjs"
+import { A, addBullet, spliceBullet, findBullet, allBullets, plain, sameDoc } from "../lib/clients.mjs"
 
 const PG = process.env.DATABASE_URL_PG ?? "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -83,6 +83,16 @@ test("two nodes on one PostgreSQL database: co-editing, presence, revocation and
     { what: "all three copies to have both nodes' edits" },
   )
   await waitFor(() => sameDoc(h1.doc(), h2.doc()) && sameDoc(h2.doc(), hv.doc()), { what: "convergence" })
+  // Each node names the person behind every change, those accepted by the other node included
+  // (docs/protocol.md, "Authorship").
+  for (const node of [a, b]) {
+    const log = await waitFor(async () => {
+      const r = await api(node, viewer, "GET", `/api/meetings/${DEMO_SLUG}/groups/1/history`)
+      return r.body.changes.length === A.getAllChanges(h1.doc()).length ? r : null
+    }, { what: `node ${node.url} to hold every change` })
+    const authors = new Set(log.body.changes.slice(1).map(c => c.by))
+    assert.deepEqual([...authors].sort(), [id1, id2].sort(), `authors on ${node.url}`)
+  }
 
   // Presence: node B's index counts the people on node A as well. A viewer joins on node A
   // after node B's index client listens, so that a fresh table must come out of node B.

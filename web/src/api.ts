@@ -1,6 +1,6 @@
 // REST client for docs/api.md. Same origin; the session cookie authenticates. Keeps the last
 // identity and meeting answers in localStorage so a page opened offline can still start.
-import type { Cluster, Diff, Invite, MeetingDetails, Person, Role, Signoff, Submission, Violation } from "./types"
+import type { Cluster, Diff, Invite, MeetingDetails, People, Person, Role, Signoff, Submission, Violation } from "./types"
 
 export class ApiError extends Error {
   constructor(
@@ -144,10 +144,17 @@ export const dismissCluster = (slug: string, id: string) =>
 export const approveSummary = (slug: string) => call<Signoff>("POST", `${summaryPath(slug)}/approve`)
 export const newRevision = (slug: string) =>
   call<{ revision: number; state: string }>("POST", `${summaryPath(slug)}/revisions`)
+/** A comparison of two versions, with the names and roles of the people who made the changes. */
+export interface DiffAnswer {
+  diff: Diff
+  names: Record<string, string>
+  people: People
+}
+
 export const summaryDiff = (slug: string, from: string) =>
-  call<{ diff: Diff; names: Record<string, string> }>("GET", `${summaryPath(slug)}/diff?from=${encodeURIComponent(from)}`)
+  call<DiffAnswer>("GET", `${summaryPath(slug)}/diff?from=${encodeURIComponent(from)}`)
 export const groupDiff = (slug: string, n: number, from: string, to = "current") =>
-  call<{ diff: Diff; names: Record<string, string> }>(
+  call<DiffAnswer>(
     "GET",
     `${groupPath(slug, n)}/diff?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`,
   )

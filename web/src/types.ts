@@ -98,7 +98,19 @@ export interface IndexDoc {
   formatRules: FormatRules
   sections: { id: string; title: string }[]
   groups: GroupEntry[]
-  summary: { docUrl: string; state: "drafting" | "approved" | "issued" }
+  summary: IndexSummary
+}
+
+/**
+ * Where the chair's summary stands, as the index shows it: `approved` while the approval of at
+ * least one co-facilitator holds for the current text (the last approval issues it).
+ */
+export interface IndexSummary {
+  docUrl: string
+  state: "drafting" | "approved" | "issued"
+  revision?: number
+  /** Names of the co-facilitators whose approval holds for the current text. */
+  approvedBy?: string[]
 }
 
 export type BulletStatus = "proposed" | "agreed" | "bracketed"
@@ -262,6 +274,9 @@ export interface Cluster {
   score: number
   items: ClusterMember[]
 }
+
+/** The people a diff or change log mentions, by person id. */
+export type People = Record<string, { name: string; role: Role; group: number | null }>
 
 export interface Diff {
   added: { id: string; sectionId: string; text: string; by: string[] }[]

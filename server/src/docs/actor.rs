@@ -9,6 +9,11 @@
 //! 3. only then swaps the copy in and generates the sync messages that carry the new heads.
 //!
 //! So no peer ever sees heads the database does not hold.
+//!
+//! Authorship: the first accepted change of an Automerge actor records its writer as the
+//! actor's owner (`Store::claim_actors`) before the change is stored, so every stored change of
+//! a client names its person; the owners of the document's actors are kept here to refuse a
+//! change written with someone else's actor (`schema::check_actors`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,13 +25,14 @@ use automerge::{Automerge, AutomergeError, ReadDoc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::schema::{self, BulletIdentity};
+use super::schema::{self, ActorOwners, BulletIdentity, Writer};
+use super::summary_state::{self, SummaryStatePublisher};
 use super::{forget, spawn_for, DocError, DocHandle, Docs, Shared};
 use crate::auth::Person;
 use crate::ids::{DocId, PeerId};
 use crate::metrics::Metrics;
 use crate::presence::{Counts, Presence, Table};
-use crate::store::{Chunk, ClusterEvent, DocKind, DocRecord, GroupState};
+use crate::store::{now_ms, Chunk, ClusterEvent, DocKind, DocRecord, GroupState};
 use crate::sync::chunks;
 use crate::sync::protocol::{check_sync_message, ServerMessage, SyncFrame};
 
@@ -97,6 +103,9 @@ pub struct PeerLink {
     pub outbox: Outbox,
 }
 
+/// A read of a document together with the owners of its actors.
+pub type OwnedRead = Box<dyn FnOnce(&Automerge, &ActorOwners) + Send>;
+
 /// A change the server makes itself (REST actions), run in the document's actor.
 pub type ServerEdit = Box<dyn FnOnce(&mut Automerge) -> Result<(), AutomergeError> + Send>;
 
@@ -122,6 +131,9 @@ pub enum DocCommand {
         done: oneshot::Sender<Result<(), DocError>>,
     },
     Read(Box<dyn FnOnce(&Automerge) + Send>),
+    /// A read that also needs the owners of the document's actors (every actor of the document
+    /// has its owner here before its first change is applied).
+    ReadWithOwners(OwnedRead),
     SetLocked(bool),
     /// Another node stored chunks up to `seq`: read what is new and sync it on.
     Remote {
@@ -153,6 +165,10 @@ struct Actor {
     tx: mpsc::Sender<DocCommand>,
     /// Bullet identities of `doc`, when known (outcome documents only).
     identities: Option<HashMap<String, BulletIdentity>>,
+    /// Who owns each client actor of `doc`, as recorded in the store.
+    owners: ActorOwners,
+    /// Summary documents only: keeps the meeting index's summary entry in step.
+    summary_state: Option<SummaryStatePublisher>,
     /// Hashes of refused changes: anything depending on them is refused too.
     refused: HashSet<automerge::ChangeHash>,
     /// Bytes of sync messages received while changes wait on missing dependencies.
@@ -185,8 +201,11 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
             .any(|g| g.number == n && g.state == GroupState::Locked),
         _ => false,
     };
+    let owners = load_owners(&shared, &id).await?;
     let presence =
         (record.kind == DocKind::Index).then(|| shared.presence.subscribe(&record.meeting));
+    let summary_state = (record.kind == DocKind::Summary)
+        .then(|| summary_state::start(shared.clone(), &id, record.meeting.clone()));
     let record = Arc::new(record);
     let (tx, rx) = mpsc::channel(QUEUE);
     let actor = Actor {
@@ -199,6 +218,8 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
         rx,
         tx: tx.clone(),
         identities: None,
+        owners,
+        summary_state,
         refused: HashSet::new(),
         waiting_bytes: 0,
         last_seq,
@@ -208,6 +229,9 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
         presence_due: None,
         presence_sent: None,
     };
+    if let Some(publisher) = &actor.summary_state {
+        publisher.publish(&actor.doc);
+    }
     shared
         .metrics
         .documents_loaded
@@ -215,6 +239,20 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
     tracing::debug!(doc = %id, chunks = chunk_count, "document loaded");
     spawn_for(&shared, &id, "actor", actor.run());
     Ok(DocHandle { record, tx })
+}
+
+/// The recorded owners of a document's actors.
+async fn load_owners(shared: &Shared, id: &DocId) -> Result<ActorOwners, DocError> {
+    let mut owners = ActorOwners::new();
+    for claim in shared.store.document_actors(id).await? {
+        match hex::decode(&claim.actor) {
+            Ok(bytes) => {
+                owners.insert(automerge::ActorId::from(bytes), claim.person.0);
+            }
+            Err(_) => tracing::warn!(actor = %claim.actor, "ignoring a malformed actor claim"),
+        }
+    }
+    Ok(owners)
 }
 
 /// Rebuilds a document from its chunks (a snapshot and increments, in order).
@@ -359,12 +397,17 @@ impl Actor {
                             }
                         };
                         let base = candidate.as_ref().unwrap_or(&self.doc);
+                        let base_heads = base.get_heads();
+                        let writer = Writer {
+                            person: &link.person.id.0,
+                            owners: &self.owners,
+                        };
                         let mut accept = || {
                             schema::accept(
                                 self.record.kind,
                                 base,
                                 &msg.changes,
-                                &link.person.id.0,
+                                &writer,
                                 &mut candidate_ids,
                                 &mut self.refused,
                             )
@@ -380,8 +423,24 @@ impl Actor {
                             accept()
                         };
                         match accepted {
-                            Ok(Some(next)) => {
-                                candidate = Some(next);
+                            Ok(Some(accepted)) => {
+                                if let Err(why) = self.claim(&link, &accepted.new_actors).await {
+                                    // The check moved the identities on to a copy that is
+                                    // dropped: work them out again from the document.
+                                    candidate_ids = None;
+                                    if why == ClaimRefused::Taken {
+                                        self.refused.extend(
+                                            accepted
+                                                .doc
+                                                .get_changes(&base_heads)
+                                                .iter()
+                                                .map(|c| c.hash()),
+                                        );
+                                    }
+                                    self.refuse(&link, why.message());
+                                    continue;
+                                }
+                                candidate = Some(accepted.doc);
                                 writers.push(link.clone());
                             }
                             Ok(None) => {}
@@ -422,6 +481,7 @@ impl Actor {
                     }
                 }
                 DocCommand::Read(f) => f(&self.doc),
+                DocCommand::ReadWithOwners(f) => f(&self.doc, &self.owners),
                 DocCommand::SetLocked(locked) => self.locked = locked,
                 DocCommand::Remote { seq } => catch_up |= seq > self.last_seq,
                 DocCommand::RemoteEphemeral {
@@ -452,6 +512,13 @@ impl Actor {
             received = received.len(),
             "batch checked"
         );
+        // An edit that changed nothing has nothing to store.
+        let candidate = candidate.filter(|next| next.get_heads() != before);
+        if candidate.is_none() {
+            for done in edits.drain(..) {
+                let _ = done.send(Ok(()));
+            }
+        }
         if let Some(next) = candidate {
             let chunk = next.save_after(&before);
             match self.shared.committer.append(self.id.clone(), chunk).await {
@@ -516,6 +583,9 @@ impl Actor {
         }
         let changed = self.doc.get_heads() != before;
         if changed {
+            if let Some(publisher) = &self.summary_state {
+                publisher.publish(&self.doc);
+            }
             let others: Vec<u64> = self
                 .peers
                 .keys()
@@ -555,6 +625,7 @@ impl Actor {
                 return;
             }
         };
+        let before = self.doc.get_heads();
         for chunk in chunks {
             if let Err(e) = self.doc.load_incremental(&chunk.data) {
                 tracing::error!(error = %e, seq = chunk.seq, "could not load a stored chunk");
@@ -562,6 +633,55 @@ impl Actor {
             self.last_seq = self.last_seq.max(chunk.seq);
         }
         self.identities = None;
+        // Another node's writers may have new actors. Their owners were stored before their
+        // changes, so reading them now, after the chunks, finds every one.
+        let unknown = self
+            .doc
+            .get_changes(&before)
+            .iter()
+            .any(|c| !self.owners.contains_key(c.actor_id()));
+        if unknown {
+            match load_owners(&self.shared, &self.id).await {
+                Ok(owners) => self.owners = owners,
+                Err(e) => tracing::error!(error = %e, "could not read the owners of actors"),
+            }
+        }
+    }
+
+    /// Records the writer as the owner of actors that write in this document for the first
+    /// time, before any of their changes is stored. Another node may have recorded one of them
+    /// for someone else meanwhile (first writer wins): then the message is refused.
+    async fn claim(
+        &mut self,
+        link: &PeerLink,
+        actors: &[automerge::ActorId],
+    ) -> Result<(), ClaimRefused> {
+        if actors.is_empty() {
+            return Ok(());
+        }
+        let hex: Vec<String> = actors.iter().map(|a| a.to_hex_string()).collect();
+        let owners = match self
+            .shared
+            .store
+            .claim_actors(&self.id, &hex, &link.person.id, now_ms())
+            .await
+        {
+            Ok(owners) => owners,
+            Err(e) => {
+                tracing::error!(error = %e, "could not record the owner of an actor");
+                return Err(ClaimRefused::NotStored);
+            }
+        };
+        let mut theirs = true;
+        for (actor, owner) in actors.iter().zip(owners) {
+            theirs &= owner == link.person.id;
+            self.owners.insert(actor.clone(), owner.0);
+        }
+        if theirs {
+            Ok(())
+        } else {
+            Err(ClaimRefused::Taken)
+        }
     }
 
     /// Changes waiting on missing dependencies sit in the document's queue (they are neither
@@ -825,6 +945,24 @@ impl Actor {
             }
             flag.store(false, Ordering::Release);
         });
+    }
+}
+
+/// Why a message's new actors could not become the writer's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClaimRefused {
+    /// Someone else's already.
+    Taken,
+    /// The database did not take the claim.
+    NotStored,
+}
+
+impl ClaimRefused {
+    fn message(self) -> &'static str {
+        match self {
+            ClaimRefused::Taken => "the change is written with another person's Automerge actor id",
+            ClaimRefused::NotStored => "the server could not store your change; it was not applied",
+        }
     }
 }
 

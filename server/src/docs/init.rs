@@ -10,6 +10,8 @@ use automerge::{ActorId, AutoCommit, Automerge, AutomergeError, ObjId, ObjType, 
 use crate::ids::DocId;
 use crate::meeting::{Group, MeetingFile};
 use crate::store::{GroupState, SubmissionRecord};
+use crate::summary::signoff::IndexSummary;
+use crate::summary::Author;
 
 pub const INDEX_SCHEMA: &str = "rapporteur.meeting-index";
 pub const OUTCOME_SCHEMA: &str = "rapporteur.group-outcome";
@@ -158,6 +160,8 @@ pub fn meeting_index(
     let s = doc.put_object(ROOT, "summary", ObjType::Map)?;
     doc.put(&s, "docUrl", summary.url())?;
     doc.put(&s, "state", "drafting")?;
+    doc.put(&s, "revision", 1)?;
+    doc.put_object(&s, "approvedBy", ObjType::List)?;
     Ok(doc.save())
 }
 
@@ -245,19 +249,47 @@ pub fn set_index_group(doc: &mut Automerge, group: &Group) -> Result<(), Automer
 }
 
 /// Outcome edit: the server-owned `group` map (dimension, names, questions).
-pub fn set_outcome_group(doc: &mut Automerge, group: &Group) -> Result<(), AutomergeError> {
+/// Attributed to `author` like every server edit that people see in a document's history.
+pub fn set_outcome_group(
+    doc: &mut Automerge,
+    group: &Group,
+    author: &Author,
+) -> Result<(), AutomergeError> {
     let g = child(doc, &ROOT, "group").ok_or(AutomergeError::InvalidObjId("group".into()))?;
-    doc.transact::<_, _, AutomergeError>(|tx| put_group_fields(tx, &g, group))
-        .map_err(|f| f.error)?;
+    doc.transact_with::<_, _, AutomergeError, _>(
+        |_| author.commit("edit-group"),
+        |tx| put_group_fields(tx, &g, group),
+    )
+    .map_err(|f| f.error)?;
     Ok(())
 }
 
-/// Index edit: the summary's state (`drafting` or `issued`).
-pub fn set_index_summary_state(doc: &mut Automerge, state: &str) -> Result<(), AutomergeError> {
+/// Index edit: where the summary stands (see `summary::signoff::IndexSummary`). Changes nothing
+/// when the index already says so.
+pub fn set_index_summary(doc: &mut Automerge, state: &IndexSummary) -> Result<(), AutomergeError> {
     let s = child(doc, &ROOT, "summary").ok_or(AutomergeError::InvalidObjId("summary".into()))?;
+    let scalar = |key: &str| match doc.get(&s, key) {
+        Ok(Some((automerge::Value::Scalar(v), _))) => Some(v.into_owned()),
+        _ => None,
+    };
+    let names: Option<Vec<String>> = child(doc, &s, "approvedBy").map(|list| {
+        (0..doc.length(&list))
+            .filter_map(|i| match doc.get(&list, i) {
+                Ok(Some((automerge::Value::Scalar(v), _))) => v.as_str().map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    });
+    let same = scalar("state").is_some_and(|v| v.as_str() == Some(state.state.as_str()))
+        && scalar("revision").is_some_and(|v| v.as_i64() == Some(state.revision))
+        && names.as_ref() == Some(&state.approved_by);
+    if same {
+        return Ok(());
+    }
     doc.transact::<_, _, AutomergeError>(|tx| {
-        tx.put(&s, "state", state)?;
-        Ok(())
+        tx.put(&s, "state", state.state.as_str())?;
+        tx.put(&s, "revision", state.revision)?;
+        put_strings(tx, &s, "approvedBy", &state.approved_by)
     })
     .map_err(|f| f.error)?;
     Ok(())

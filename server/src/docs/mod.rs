@@ -10,6 +10,7 @@ pub mod format;
 pub mod init;
 pub mod json;
 pub mod schema;
+mod summary_state;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -191,6 +192,20 @@ impl Docs {
         let (tx, rx) = oneshot::channel();
         let cmd = DocCommand::Read(Box::new(move |doc| {
             let _ = tx.send(f(doc));
+        }));
+        self.send(id, cmd).await?;
+        rx.await.map_err(|_| DocError::Closed)
+    }
+
+    /// Runs `f` on the current document and the owners of its actors, as of the same moment.
+    pub async fn read_with_owners<T: Send + 'static>(
+        &self,
+        id: &DocId,
+        f: impl FnOnce(&Automerge, &schema::ActorOwners) -> T + Send + 'static,
+    ) -> Result<T, DocError> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = DocCommand::ReadWithOwners(Box::new(move |doc, owners| {
+            let _ = tx.send(f(doc, owners));
         }));
         self.send(id, cmd).await?;
         rx.await.map_err(|_| DocError::Closed)

@@ -6,15 +6,16 @@
 //! 2. the whole resulting document is validated: required keys, types, sizes, unique bullet
 //!    ids, immutable bullet fields.
 //!
-//! Only a batch that passes both is stored and synced on. The checks are pure functions of the
-//! documents before and after, so they are tested here without any I/O.
+//! Only a batch that passes both is stored and synced on. Before either, every new change's
+//! Automerge actor must be the writer's own (see [`ActorOwners`]). The checks are pure functions
+//! of the documents before and after, so they are tested here without any I/O.
 
 use std::collections::{HashMap, HashSet};
 
 use automerge::hydrate::{Map, Value as Hydrated};
 use automerge::legacy::{Key, ObjectId, OpType};
 use automerge::sync::ChunkList;
-use automerge::{Automerge, Change, ChangeHash, Prop, ReadDoc, ScalarValue, ROOT};
+use automerge::{ActorId, Automerge, Change, ChangeHash, Prop, ReadDoc, ScalarValue, ROOT};
 
 use super::init::{OUTCOME_SCHEMA, SUMMARY_SCHEMA};
 use crate::store::DocKind;
@@ -82,16 +83,37 @@ fn may_touch(kind: DocKind, path: &[Seg], new_object: bool) -> bool {
         }
         DocKind::Summary => match path {
             [Key(k)] => k == "title" || k == "preamble",
+            // Adding, removing (see `check_operations`) and moving sections.
             [Key(k), Index] => k == "title" || k == "preamble" || k == "sections",
+            // A section's id and its list of items are set when it is created, never replaced
+            // (replacing the list would drop its items); its title may change.
+            [s, Index, Key(f)] if key(s, "sections") => f == "title" || new_object,
+            // An item's id likewise.
+            [s, Index, i, Index, Key(f)] if key(s, "sections") && key(i, "items") => {
+                f != "id" || new_object
+            }
             [Key(k), Index, ..] => k == "sections",
             _ => false,
         },
     }
 }
 
-fn path_of(doc: &Automerge, obj: &ObjectId) -> Result<Vec<Seg>, Refusal> {
+/// Where an object is: its path from the root, and whether it is still in the document (not
+/// inside something deleted, nor a value that lost a conflict).
+#[derive(Clone)]
+struct Place {
+    path: Vec<Seg>,
+    visible: bool,
+}
+
+fn place_of(doc: &Automerge, obj: &ObjectId) -> Result<Place, Refusal> {
     let exid = match obj {
-        ObjectId::Root => return Ok(Vec::new()),
+        ObjectId::Root => {
+            return Ok(Place {
+                path: Vec::new(),
+                visible: true,
+            })
+        }
         ObjectId::Id(id) => doc
             .import_obj(&id.to_string())
             .map_err(|_| Refusal("a change targets an unknown object".into()))?,
@@ -99,14 +121,33 @@ fn path_of(doc: &Automerge, obj: &ObjectId) -> Result<Vec<Seg>, Refusal> {
     let parents = doc
         .parents(&exid)
         .map_err(|_| Refusal("a change targets an unknown object".into()))?;
-    Ok(parents
-        .path()
-        .into_iter()
-        .map(|(_, prop)| match prop {
-            Prop::Map(k) => Seg::Key(k),
-            Prop::Seq(_) => Seg::Index,
+    let mut visible = true;
+    let mut path: Vec<Seg> = parents
+        .map(|p| {
+            visible &= p.visible;
+            match p.prop {
+                Prop::Map(k) => Seg::Key(k),
+                Prop::Seq(_) => Seg::Index,
+            }
         })
-        .collect())
+        .collect();
+    path.reverse();
+    Ok(Place { path, visible })
+}
+
+/// The number of items of a summary section given by its list element (the section map
+/// inserted there), visible or not.
+fn section_items(doc: &Automerge, element: &automerge::legacy::ElementId) -> usize {
+    let automerge::legacy::ElementId::Id(id) = element else {
+        return 0;
+    };
+    let Ok(section) = doc.import_obj(&id.to_string()) else {
+        return 0;
+    };
+    match doc.get(&section, "items") {
+        Ok(Some((automerge::Value::Object(_), items))) => doc.length(&items),
+        _ => 0,
+    }
 }
 
 /// Checks every operation of `changes` (already applied to `after`) against the role's rights.
@@ -129,21 +170,22 @@ pub fn check_operations(
     // Finding an object's path walks the document; a change typing into one text has
     // thousands of operations on the same object, so look each object up once (without this a
     // single large message kept a document busy for minutes).
-    let mut paths: HashMap<&ObjectId, Vec<Seg>> = HashMap::new();
+    let mut places: HashMap<&ObjectId, Place> = HashMap::new();
     for change in &decoded {
         for op in &change.operations {
             match op.action {
                 OpType::Put(_) | OpType::Make(_) | OpType::Delete => {}
                 _ => return refuse("this kind of operation is not allowed in this document"),
             }
-            let mut path = match paths.get(&op.obj) {
-                Some(path) => path.clone(),
+            let place = match places.get(&op.obj) {
+                Some(place) => place.clone(),
                 None => {
-                    let path = path_of(after, &op.obj)?;
-                    paths.insert(&op.obj, path.clone());
-                    path
+                    let place = place_of(after, &op.obj)?;
+                    places.insert(&op.obj, place.clone());
+                    place
                 }
             };
+            let mut path = place.path;
             path.push(match &op.key {
                 Key::Map(k) => Seg::Key(k.to_string()),
                 Key::Seq(_) => Seg::Index,
@@ -155,7 +197,38 @@ pub fn check_operations(
             if !may_touch(kind, &path, new_object) {
                 return refuse(format!("you may not change {}", describe(&path)));
             }
+            if kind == DocKind::Summary {
+                check_summary_op(after, op, &path, place.visible)?;
+            }
         }
+    }
+    Ok(())
+}
+
+/// Sections of the chair's summary go away only empty, and nothing goes into one that has gone.
+/// Otherwise items could vanish without anyone deleting them: a co-facilitator removes a
+/// section they see empty while another moves an item into it (a move is a delete plus an
+/// insert, and the insert would land in the removed section). Whichever of the two changes
+/// reaches the server second is refused, and that client reloads the summary as it is.
+fn check_summary_op(
+    after: &Automerge,
+    op: &automerge::legacy::Op,
+    path: &[Seg],
+    target_visible: bool,
+) -> Result<(), Refusal> {
+    let in_sections = matches!(path, [Seg::Key(k), Seg::Index] if k == "sections");
+    let in_items = matches!(path, [Seg::Key(s), Seg::Index, Seg::Key(i), Seg::Index]
+        if s == "sections" && i == "items");
+    match (&op.action, &op.key) {
+        (OpType::Delete, Key::Seq(element)) if in_sections && section_items(after, element) > 0 => {
+            return refuse(
+                "a section that holds items cannot be removed: move or delete its items first",
+            );
+        }
+        (OpType::Make(_), _) if in_items && !target_visible => {
+            return refuse("that section was removed meanwhile");
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -377,10 +450,14 @@ pub fn validate_summary(after: &Automerge) -> Result<(), Refusal> {
         return refuse(format!("at most {MAX_SUMMARY_SECTIONS} sections"));
     }
     let mut seen = HashSet::new();
+    let mut section_ids = HashSet::new();
     for section in sections {
         let s = as_map(section, "section")?;
         only_keys(s, &["id", "title", "items"], "section")?;
-        as_str(get(s, "id")?, "id", MAX_ID_CHARS)?;
+        let id = as_str(get(s, "id")?, "id", MAX_ID_CHARS)?;
+        if id.is_empty() || !section_ids.insert(id) {
+            return refuse("section ids must be non-empty and unique");
+        }
         as_str(get(s, "title")?, "title", MAX_TITLE_CHARS)?;
         let items = as_list(get(s, "items")?, "items")?;
         if items.len() > MAX_ITEMS_PER_SECTION {
@@ -473,10 +550,62 @@ pub fn root_is_intact(doc: &Automerge) -> bool {
     matches!(doc.get(ROOT, "schema"), Ok(Some(_)))
 }
 
+/// Which person each Automerge actor of a document belongs to (person ids), as recorded by the
+/// store: the person whose change with that actor the server accepted first.
+pub type ActorOwners = HashMap<ActorId, String>;
+
+/// Who sent a message: the authenticated person, and the owners of the document's actors.
+pub struct Writer<'a> {
+    /// The person id.
+    pub person: &'a str,
+    pub owners: &'a ActorOwners,
+}
+
+/// What passed the check of one message.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The document with the message's new changes.
+    pub doc: Automerge,
+    /// Actors that write in this document for the first time: the writer's, once recorded
+    /// (before the changes are stored).
+    pub new_actors: Vec<ActorId>,
+}
+
+/// Every new change must be written with one of the writer's own actors: one recorded as theirs,
+/// or one that writes in this document for the first time — its changes start at sequence
+/// number 1 in this very message — and becomes theirs. Refused: another person's actor (the
+/// change would be attributed to them, and would take the sequence numbers their own next change
+/// needs), and an actor nobody owns that wrote before (the server's own, whose changes name
+/// their author in the commit message, or changes stored before actors were recorded).
+pub fn check_actors(changes: &[Change], writer: &Writer<'_>) -> Result<Vec<ActorId>, Refusal> {
+    let mut first_seq: HashMap<&ActorId, u64> = HashMap::new();
+    for change in changes {
+        let seq = first_seq.entry(change.actor_id()).or_insert(u64::MAX);
+        *seq = (*seq).min(change.seq());
+    }
+    let mut new = Vec::new();
+    for (actor, seq) in first_seq {
+        match writer.owners.get(actor) {
+            Some(owner) if owner == writer.person => {}
+            Some(_) => {
+                return refuse("the change is written with another person's Automerge actor id")
+            }
+            None if seq == 1 => new.push(actor.clone()),
+            None => {
+                return refuse(
+                    "the change continues the changes of an Automerge actor that is not yours",
+                )
+            }
+        }
+    }
+    new.sort();
+    Ok(new)
+}
+
 /// The whole check of one incoming sync message's changes, without I/O: loads the chunks
-/// (changes or bundles) into a copy of `base`, checks every newly applied operation for the
-/// writer's role and validates the resulting document. Returns the checked copy, or `None` if
-/// the message applied nothing new.
+/// (changes or bundles) into a copy of `base`, checks that the writer wrote them with their own
+/// actors, checks every newly applied operation for the writer's role and validates the
+/// resulting document. Returns the checked copy, or `None` if the message applied nothing new.
 ///
 /// Changes whose dependencies have not arrived yet are legitimate (the sync protocol may send a
 /// change before one it depends on); they stay out of the copy and are checked when they apply.
@@ -487,10 +616,10 @@ pub fn accept(
     kind: DocKind,
     base: &Automerge,
     chunks: &ChunkList,
-    writer: &str,
+    writer: &Writer<'_>,
     identities: &mut Option<HashMap<String, BulletIdentity>>,
     refused: &mut HashSet<ChangeHash>,
-) -> Result<Option<Automerge>, Refusal> {
+) -> Result<Option<Accepted>, Refusal> {
     if kind == DocKind::Summary && crate::summary::signoff::is_issued(base) {
         return refuse("the summary is issued; a co-facilitator must start a new revision first");
     }
@@ -522,22 +651,28 @@ pub fn accept(
     if changes.is_empty() {
         return Ok(None);
     }
-    let checked = check_operations(kind, &next, &changes).and_then(|()| match kind {
-        DocKind::Group(_) => {
-            let before = identities.get_or_insert_with(|| bullet_identities(base));
-            *identities = Some(validate_outcome(&next, before, writer)?);
-            Ok(())
+    let checked = check_actors(&changes, writer).and_then(|new_actors| {
+        check_operations(kind, &next, &changes)?;
+        match kind {
+            DocKind::Group(_) => {
+                let before = identities.get_or_insert_with(|| bullet_identities(base));
+                *identities = Some(validate_outcome(&next, before, writer.person)?);
+            }
+            DocKind::Summary => validate_summary(&next)?,
+            DocKind::Index => return refuse("only the server writes the meeting index"),
         }
-        DocKind::Summary => validate_summary(&next),
-        DocKind::Index => refuse("only the server writes the meeting index"),
+        Ok(new_actors)
     });
-    if let Err(refusal) = checked {
-        if refused.len() > 100_000 {
-            refused.clear();
+    let new_actors = match checked {
+        Ok(new_actors) => new_actors,
+        Err(refusal) => {
+            if refused.len() > 100_000 {
+                refused.clear();
+            }
+            refused.extend(changes.iter().map(|c| c.hash()));
+            return Err(refusal);
         }
-        refused.extend(changes.iter().map(|c| c.hash()));
-        return Err(refusal);
-    }
+    };
     // What still waits on dependencies is queued in the document when the message itself is
     // received after the commit; keep it out of the copy so that it is not queued twice.
     if next.get_missing_deps(&[]).len() > base.get_missing_deps(&[]).len() {
@@ -545,9 +680,15 @@ pub fn accept(
         clean
             .apply_changes(changes)
             .map_err(|_| Refusal("the change could not be applied".into()))?;
-        return Ok(Some(clean));
+        return Ok(Some(Accepted {
+            doc: clean,
+            new_actors,
+        }));
     }
-    Ok(Some(next))
+    Ok(Some(Accepted {
+        doc: next,
+        new_actors,
+    }))
 }
 
 #[cfg(test)]

@@ -88,9 +88,7 @@ async fn view(state: &AppState, m: &MeetingRecord) -> Result<Value> {
         .collect();
     let summary_state = state
         .docs
-        .read(&m.summary_doc, |d| {
-            crate::summary::state_of(&docjson::document_json(d, None))
-        })
+        .read(&m.summary_doc, crate::summary::signoff::index_summary)
         .await?;
     let mut out = summary(m);
     let extra = json!({
@@ -100,7 +98,8 @@ async fn view(state: &AppState, m: &MeetingRecord) -> Result<Value> {
         "sections": m.file.sections,
         "indexDocUrl": m.index_doc.url(),
         "summaryDocUrl": m.summary_doc.url(),
-        "summaryState": summary_state,
+        "summaryState": summary_state.state,
+        "summaryRevision": summary_state.revision,
         "groups": groups,
     });
     if let (Value::Object(out), Value::Object(extra)) = (&mut out, extra) {
@@ -191,9 +190,15 @@ async fn edit_group(
         .update_meeting_file(&slug, &meeting.file)
         .await?;
     let g = group.clone();
+    let author = crate::summary::Author {
+        person: person.id.0.clone(),
+        name: person.name.clone(),
+    };
     state
         .docs
-        .edit(&record.doc, move |doc| init::set_outcome_group(doc, &g))
+        .edit(&record.doc, move |doc| {
+            init::set_outcome_group(doc, &g, &author)
+        })
         .await?;
     let g = group.clone();
     state

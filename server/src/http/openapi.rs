@@ -1,5 +1,6 @@
-//! The REST API as an OpenAPI 3.1 document, served at `/api/openapi.json`. A router test checks
-//! that every route it lists exists and every API route is listed.
+//! The REST API as an OpenAPI 3.1 document, served at `/api/openapi.json`. Written by hand beside
+//! `docs/api.md`; an integration test (`tests/it/openapi.rs`) checks that every route it lists
+//! exists. A new route goes into both documents.
 
 use axum::http::header;
 use axum::response::IntoResponse;

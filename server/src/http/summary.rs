@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use automerge::{Automerge, ReadDoc};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use super::meetings::meeting_of;
 use super::{Auth, Error, Result};
 use crate::auth::Person;
-use crate::docs::{init, json::document_json};
+use crate::docs::json::document_json;
 use crate::ids::DocId;
 use crate::meeting::Role;
 use crate::state::AppState;
@@ -28,6 +28,7 @@ use crate::store::{now_ms, MeetingRecord, SubmissionRecord};
 use crate::summary::cluster;
 use crate::summary::history::parse_heads;
 use crate::summary::merge::{self, Decision, ResolveError};
+use crate::summary::sections::{self, SectionError};
 use crate::summary::signoff::{self, SignoffError};
 use crate::summary::{bullets_of, Author, Submitted};
 
@@ -47,6 +48,12 @@ pub fn router() -> Router<AppState> {
             &format!("{base}/clusters/{{id}}/dismiss"),
             post(dismiss_cluster),
         )
+        .route(&format!("{base}/sections"), post(add_section))
+        .route(
+            &format!("{base}/sections/{{id}}"),
+            patch(rename_section).delete(remove_section),
+        )
+        .route(&format!("{base}/items/{{id}}/move"), post(move_item))
         .route(&format!("{base}/approve"), post(approve))
         .route(&format!("{base}/revisions"), post(new_revision))
         .route(&format!("{base}/revisions/{{r}}"), get(revision))
@@ -117,14 +124,24 @@ async fn co_facilitators(state: &AppState, slug: &str) -> Result<Vec<(String, St
         .collect())
 }
 
-pub(super) async fn names(state: &AppState, slug: &str) -> Result<HashMap<String, String>> {
-    Ok(state
-        .store
-        .invites(slug)
-        .await?
-        .into_iter()
-        .map(|i| (i.id.0, i.name))
-        .collect())
+/// Everyone of the meeting by person id, for answers that name authors: `names` (id → name)
+/// and `people` (id → `{name, role, group}`).
+pub(super) async fn people(state: &AppState, slug: &str) -> Result<(Value, Value)> {
+    let invites = state.store.invites(slug).await?;
+    let names: serde_json::Map<String, Value> = invites
+        .iter()
+        .map(|i| (i.id.0.clone(), json!(i.name)))
+        .collect();
+    let people: serde_json::Map<String, Value> = invites
+        .iter()
+        .map(|i| {
+            (
+                i.id.0.clone(),
+                json!({"name": i.name, "role": i.role.as_str(), "group": i.group}),
+            )
+        })
+        .collect();
+    Ok((Value::Object(names), Value::Object(people)))
 }
 
 async fn signoff_view(state: &AppState, slug: &str, summary: &Value) -> Result<Value> {
@@ -177,8 +194,16 @@ async fn latest_submissions(state: &AppState, m: &MeetingRecord) -> Result<Vec<S
             continue;
         };
         let outcome = outcome_at(state, &g.doc, &sub.heads).await?;
+        let dimension = m
+            .file
+            .groups
+            .iter()
+            .find(|f| f.number == g.number)
+            .map(|f| f.dimension.clone())
+            .unwrap_or_else(|| format!("Action group {}", g.number));
         out.push(Submitted {
             group: g.number,
+            dimension,
             version: sub.version,
             bullets: bullets_of(&outcome),
         });
@@ -338,6 +363,116 @@ async fn dismiss_cluster(
     Ok(StatusCode::NO_CONTENT)
 }
 
+fn section_error(e: SectionError) -> Error {
+    match e {
+        SectionError::NoSection => Error::NotFound("section"),
+        SectionError::NoItem => Error::NotFound("item"),
+        SectionError::BlankTitle | SectionError::LongTitle => Error::BadRequest(e.to_string()),
+        SectionError::TooManySections | SectionError::FullSection | SectionError::NotEmpty => {
+            Error::Conflict(e.to_string())
+        }
+        SectionError::Automerge(m) => Error::Internal(m),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSection {
+    title: String,
+    /// The id of the section to insert before; default: at the end.
+    before: Option<String>,
+}
+
+async fn add_section(
+    State(state): State<AppState>,
+    Auth(person): Auth,
+    Path(slug): Path<String>,
+    Json(body): Json<NewSection>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let m = meeting_of(&state, &person, &slug).await?;
+    let author = co_facilitator(&person)?;
+    let title = sections::section_title(&body.title).map_err(section_error)?;
+    let t = title.clone();
+    let id = edit(&state, &m.summary_doc, move |d| {
+        if signoff::is_issued(d) {
+            return Err(issued_conflict());
+        }
+        sections::add_section(d, &t, body.before.as_deref(), &author).map_err(section_error)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id, "title": title}))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SectionPatch {
+    title: String,
+}
+
+async fn rename_section(
+    State(state): State<AppState>,
+    Auth(person): Auth,
+    Path((slug, id)): Path<(String, String)>,
+    Json(body): Json<SectionPatch>,
+) -> Result<Json<Value>> {
+    let m = meeting_of(&state, &person, &slug).await?;
+    let author = co_facilitator(&person)?;
+    let title = sections::section_title(&body.title).map_err(section_error)?;
+    let (i, t) = (id.clone(), title.clone());
+    edit(&state, &m.summary_doc, move |d| {
+        if signoff::is_issued(d) {
+            return Err(issued_conflict());
+        }
+        sections::rename_section(d, &i, &t, &author).map_err(section_error)
+    })
+    .await?;
+    Ok(Json(json!({"id": id, "title": title})))
+}
+
+async fn remove_section(
+    State(state): State<AppState>,
+    Auth(person): Auth,
+    Path((slug, id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let m = meeting_of(&state, &person, &slug).await?;
+    let author = co_facilitator(&person)?;
+    edit(&state, &m.summary_doc, move |d| {
+        if signoff::is_issued(d) {
+            return Err(issued_conflict());
+        }
+        sections::remove_section(d, &id, &author).map_err(section_error)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveBody {
+    /// The id of the section to move the item to (its own: reorder).
+    section: String,
+    /// Its position there; default: the end.
+    index: Option<usize>,
+}
+
+async fn move_item(
+    State(state): State<AppState>,
+    Auth(person): Auth,
+    Path((slug, id)): Path<(String, String)>,
+    Json(body): Json<MoveBody>,
+) -> Result<StatusCode> {
+    let m = meeting_of(&state, &person, &slug).await?;
+    let author = co_facilitator(&person)?;
+    edit(&state, &m.summary_doc, move |d| {
+        if signoff::is_issued(d) {
+            return Err(issued_conflict());
+        }
+        sections::move_item(d, &id, &body.section, body.index, &author).map_err(section_error)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 fn signoff_error(e: SignoffError) -> Error {
     match e {
         SignoffError::Issued | SignoffError::NotIssued => Error::Conflict(e.to_string()),
@@ -357,21 +492,12 @@ async fn approve(
         .into_iter()
         .map(|(id, _)| id)
         .collect();
-    let status = edit(&state, &m.summary_doc, move |d| {
+    edit(&state, &m.summary_doc, move |d| {
         signoff::approve(d, &author, &ids, now_ms()).map_err(signoff_error)
     })
     .await?;
-    set_index_state(&state, &m, &status.state).await?;
     let summary = read_summary(&state, &m).await?;
     Ok(Json(signoff_view(&state, &slug, &summary).await?))
-}
-
-async fn set_index_state(state: &AppState, m: &MeetingRecord, st: &str) -> Result<()> {
-    let st = st.to_owned();
-    edit(state, &m.index_doc, move |d| {
-        init::set_index_summary_state(d, &st).map_err(|e| Error::Internal(e.to_string()))
-    })
-    .await
 }
 
 async fn new_revision(
@@ -385,7 +511,6 @@ async fn new_revision(
         signoff::new_revision(d, &author).map_err(signoff_error)
     })
     .await?;
-    set_index_state(&state, &m, "drafting").await?;
     Ok(Json(json!({ "revision": revision, "state": "drafting" })))
 }
 

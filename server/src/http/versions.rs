@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::meetings::meeting_of;
-use super::summary::{names, outcome_at, read_summary};
+use super::summary::{outcome_at, people, read_summary};
 use super::{Auth, Error, Result};
 use crate::docs::json::document_json;
 use crate::ids::DocId;
@@ -68,6 +68,14 @@ fn version_heads(
     Ok(Some(name.split(',').map(str::to_owned).collect()))
 }
 
+/// A diff or log answer with the names and roles of the people it mentions.
+async fn with_people(state: &AppState, slug: &str, mut out: Value) -> Result<Json<Value>> {
+    let (names, people) = people(state, slug).await?;
+    out["names"] = names;
+    out["people"] = people;
+    Ok(Json(out))
+}
+
 async fn diff_doc(
     state: &AppState,
     doc: &DocId,
@@ -79,9 +87,11 @@ async fn diff_doc(
             .transpose()
     };
     let (from, to) = (parse(from)?, parse(to)?);
+    // The owners as of the same moment as the document: an actor's first change is never
+    // there without its owner.
     state
         .docs
-        .read(doc, move |d| {
+        .read_with_owners(doc, move |d, owners| {
             let known = |h: &Option<Vec<automerge::ChangeHash>>| {
                 h.as_ref()
                     .is_none_or(|h| h.iter().all(|x| d.get_change_by_hash(x).is_some()))
@@ -94,6 +104,7 @@ async fn diff_doc(
                 d,
                 from.as_deref().unwrap_or(&now),
                 to.as_deref().unwrap_or(&now),
+                owners,
             ))
         })
         .await?
@@ -111,9 +122,7 @@ async fn summary_diff(
     let from = version_heads(&q.from, &[], Some(&summary))?;
     let to = version_heads(q.to.as_deref().unwrap_or("current"), &[], Some(&summary))?;
     let diff = diff_doc(&state, &m.summary_doc, from, to).await?;
-    Ok(Json(
-        json!({"diff": diff, "names": names(&state, &slug).await?}),
-    ))
+    with_people(&state, &slug, json!({ "diff": diff })).await
 }
 
 async fn summary_history(
@@ -124,11 +133,9 @@ async fn summary_history(
     let m = meeting_of(&state, &person, &slug).await?;
     let log = state
         .docs
-        .read(&m.summary_doc, |d| history::log(d, 500))
+        .read_with_owners(&m.summary_doc, |d, owners| history::log(d, 500, owners))
         .await?;
-    Ok(Json(
-        json!({"changes": log, "names": names(&state, &slug).await?}),
-    ))
+    with_people(&state, &slug, json!({ "changes": log })).await
 }
 
 async fn group_record(
@@ -177,13 +184,14 @@ async fn group_history(
     let (group, subs) = group_record(&state, &slug, n).await?;
     let log = state
         .docs
-        .read(&group.doc, |d| history::log(d, 500))
+        .read_with_owners(&group.doc, |d, owners| history::log(d, 500, owners))
         .await?;
-    Ok(Json(json!({
-        "submissions": subs,
-        "changes": log,
-        "names": names(&state, &slug).await?,
-    })))
+    with_people(
+        &state,
+        &slug,
+        json!({ "submissions": subs, "changes": log }),
+    )
+    .await
 }
 
 async fn group_diff(
@@ -197,9 +205,7 @@ async fn group_diff(
     let from = version_heads(&q.from, &subs, None)?;
     let to = version_heads(q.to.as_deref().unwrap_or("current"), &subs, None)?;
     let diff = diff_doc(&state, &group.doc, from, to).await?;
-    Ok(Json(
-        json!({"diff": diff, "names": names(&state, &slug).await?}),
-    ))
+    with_people(&state, &slug, json!({ "diff": diff })).await
 }
 
 #[derive(Deserialize)]

@@ -177,4 +177,62 @@ pub async fn run_contract(store: &dyn Store) {
         Some(9)
     );
     assert_eq!(store.invites(&m.slug).await.unwrap().len(), 1);
+
+    // Actor claims: first writer wins, per document; a claim never changes.
+    let (other, _) = admin::create_invite(
+        store,
+        "http://x",
+        admin::NewInvite {
+            meeting: m.slug.clone(),
+            role: Role::Rapporteur,
+            group: Some(1),
+            name: "Ben".into(),
+            expires_in_hours: None,
+        },
+    )
+    .await
+    .unwrap();
+    let doc = &groups[0].doc;
+    assert!(store.document_actors(doc).await.unwrap().is_empty());
+    let (a1, a2) = ("aa01".to_owned(), "aa02".to_owned());
+    let owners = store
+        .claim_actors(doc, &[a1.clone(), a2.clone()], &invite.id, 20)
+        .await
+        .unwrap();
+    assert_eq!(owners, [invite.id.clone(), invite.id.clone()]);
+    // Claiming again is harmless; another person gets the first claimant back.
+    let a3 = "aa03".to_owned();
+    let owners = store
+        .claim_actors(doc, &[a1.clone(), a3.clone()], &other.id, 21)
+        .await
+        .unwrap();
+    assert_eq!(owners, [invite.id.clone(), other.id.clone()]);
+    let claims = store.document_actors(doc).await.unwrap();
+    assert_eq!(
+        claims,
+        [
+            ActorClaim {
+                actor: a1.clone(),
+                person: invite.id.clone()
+            },
+            ActorClaim {
+                actor: a2,
+                person: invite.id.clone()
+            },
+            ActorClaim {
+                actor: a3,
+                person: other.id.clone()
+            },
+        ]
+    );
+    // Claims are per document: the same actor id is free in another document.
+    let owners = store
+        .claim_actors(&groups[1].doc, &[a1], &other.id, 22)
+        .await
+        .unwrap();
+    assert_eq!(owners, [other.id]);
+    assert_eq!(
+        store.document_actors(&groups[1].doc).await.unwrap().len(),
+        1
+    );
 }

@@ -133,6 +133,15 @@ pub struct InviteRecord {
     pub revoked_at: Option<i64>,
 }
 
+/// An Automerge actor id of a document and the person who writes with it (see
+/// `Store::claim_actors`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActorClaim {
+    /// The actor id, hex.
+    pub actor: String,
+    pub person: PersonId,
+}
+
 /// A new meeting with everything created alongside it, written in one transaction.
 pub struct NewMeeting {
     pub meeting: MeetingRecord,
@@ -185,6 +194,20 @@ pub trait Store: Send + Sync + 'static {
     async fn load_chunks_after(&self, id: &DocId, after: i64) -> Result<Vec<Chunk>>;
     /// Replaces the chunks with `seq <= upto` by `snapshot`, atomically.
     async fn compact(&self, id: &DocId, upto: i64, snapshot: &[u8]) -> Result<()>;
+
+    /// Records that `person` writes with each of `actors` (hex actor ids) in `doc`, for every
+    /// actor nobody claimed before, in one transaction; returns the person each actor belongs
+    /// to afterwards, in order. First writer wins: a claim never changes, so an answer other
+    /// than `person` means someone else claimed that actor first.
+    async fn claim_actors(
+        &self,
+        doc: &DocId,
+        actors: &[String],
+        person: &PersonId,
+        at: i64,
+    ) -> Result<Vec<PersonId>>;
+    /// Every actor claim of a document.
+    async fn document_actors(&self, doc: &DocId) -> Result<Vec<ActorClaim>>;
 
     async fn create_invite(&self, invite: &InviteRecord) -> Result<()>;
     async fn invite(&self, id: &PersonId) -> Result<Option<InviteRecord>>;

@@ -318,6 +318,56 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn claim_actors(
+        &self,
+        doc: &DocId,
+        actors: &[String],
+        person: &PersonId,
+        at: i64,
+    ) -> Result<Vec<PersonId>> {
+        let mut tx = self.pool.begin().await?;
+        let mut owners = Vec::with_capacity(actors.len());
+        for actor in actors {
+            sqlx::query(
+                "INSERT INTO document_actors (doc, actor, person, claimed_at)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (doc, actor) DO NOTHING",
+            )
+            .bind(doc.as_str())
+            .bind(actor)
+            .bind(&person.0)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            let owner: String =
+                sqlx::query("SELECT person FROM document_actors WHERE doc = $1 AND actor = $2")
+                    .bind(doc.as_str())
+                    .bind(actor)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("person")?;
+            owners.push(PersonId(owner));
+        }
+        tx.commit().await?;
+        Ok(owners)
+    }
+
+    async fn document_actors(&self, doc: &DocId) -> Result<Vec<ActorClaim>> {
+        let rows = sqlx::query(
+            "SELECT actor, person FROM document_actors WHERE doc = $1 ORDER BY claimed_at, actor",
+        )
+        .bind(doc.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ActorClaim {
+                    actor: r.try_get("actor")?,
+                    person: PersonId(r.try_get("person")?),
+                })
+            })
+            .collect()
+    }
+
     async fn create_invite(&self, i: &InviteRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO invites (id, meeting, role, grp, name, token_hash, created_at, expires_at, revoked_at)

@@ -3,9 +3,12 @@
 //! A document's earlier state is its JSON at earlier heads (a submission's, a revision's, or
 //! any heads from the change log). Two states compare element by element — bullets of an
 //! outcome, items of a summary, matched by their stable id — into added, removed and changed,
-//! each with who did it: the author of a server edit is its commit message (see
-//! [`super::Author`]); a client's actor is known by the bullets it created (their `createdBy`);
-//! other actors are reported as `actor:<hex>`.
+//! each with who did it. A client's change is its actor's owner's: the person whose connection
+//! first wrote with that actor (the store records it before storing the change, and refuses
+//! anyone else's change with it; see `docs/protocol.md`). A server edit names the person who
+//! asked for it in its commit message (see [`super::Author`]) — trusted only from actors no
+//! client owns, so that a client cannot pass its change off as someone else's by writing such a
+//! message. Anything else (changes from before owners were recorded) is `actor:<hex>`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
@@ -17,6 +20,7 @@ use serde_json::Value;
 
 use super::{arr, s, Author};
 use crate::docs::json::document_json;
+use crate::docs::schema::ActorOwners;
 
 /// Parses hex change hashes.
 pub fn parse_heads(heads: &[String]) -> Option<Vec<ChangeHash>> {
@@ -83,15 +87,27 @@ pub struct Diff {
 }
 
 /// Who wrote a change: a person id, or `actor:<hex>` when unknown.
-fn author_of(change: &automerge::Change, actors: &HashMap<String, String>) -> String {
+fn author_of(change: &automerge::Change, owners: &ActorOwners) -> String {
+    if let Some(person) = owners.get(change.actor_id()) {
+        return person.clone();
+    }
     if let Some(a) = change.message().and_then(Author::from_message) {
         return a.person;
     }
     let actor = change.actor_id().to_hex_string();
-    actors
-        .get(&actor)
-        .cloned()
-        .unwrap_or_else(|| format!("actor:{}", &actor[..actor.len().min(12)]))
+    format!("actor:{}", &actor[..actor.len().min(12)])
+}
+
+/// The id of the bullet or item whose map was inserted as list element `element`, if it is one.
+fn deleted_element(doc: &Automerge, element: &automerge::legacy::ElementId) -> Option<String> {
+    let automerge::legacy::ElementId::Id(op) = element else {
+        return None;
+    };
+    let obj = doc.import_obj(&op.to_string()).ok()?;
+    match doc.get(&obj, "id").ok()?? {
+        (automerge::Value::Scalar(v), _) => v.as_str().map(str::to_owned),
+        _ => None,
+    }
 }
 
 /// The element id an object lies in (the map in a `bullets`/`items` list that holds it).
@@ -114,36 +130,28 @@ fn element_of(doc: &Automerge, obj: &automerge::ObjId) -> Option<String> {
     }
 }
 
-/// Compares the document at `from` with the document at `to` (both heads of `doc`).
-pub fn diff(doc: &Automerge, from: &[ChangeHash], to: &[ChangeHash]) -> Diff {
+/// Compares the document at `from` with the document at `to` (both heads of `doc`); `owners`
+/// names the writers of client changes.
+pub fn diff(doc: &Automerge, from: &[ChangeHash], to: &[ChangeHash], owners: &ActorOwners) -> Diff {
     let old = elements(&document_json(doc, Some(from)));
     let at_to = doc.fork_at(to).unwrap_or_else(|_| doc.clone());
     let new = elements(&document_json(&at_to, None));
     let changes = at_to.get_changes(from);
 
-    // Actors known by the bullets they created.
-    let mut actors: HashMap<String, String> = HashMap::new();
-    for change in at_to.get_changes(&[]) {
-        let decoded = change.decode();
-        for (i, op) in decoded.operations.iter().enumerate() {
-            if let (OpType::Put(v), automerge::legacy::Key::Map(k)) = (&op.action, &op.key) {
-                if k.as_str() == "createdBy" {
-                    if let automerge::ScalarValue::Str(p) = v {
-                        actors.insert(change.actor_id().to_hex_string(), p.to_string());
-                    }
-                }
-            }
-            let _ = i;
-        }
-    }
-
+    // Who touched each element (its fields, its text, or by inserting it), and who deleted it.
     let mut by: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut deleted_by: HashMap<String, BTreeSet<String>> = HashMap::new();
     let mut authors = BTreeSet::new();
     for change in &changes {
-        let who = author_of(change, &actors);
+        let who = author_of(change, owners);
         authors.insert(who.clone());
         let decoded = change.decode();
         for (i, op) in decoded.operations.iter().enumerate() {
+            if let (OpType::Delete, automerge::legacy::Key::Seq(element)) = (&op.action, &op.key) {
+                if let Some(e) = deleted_element(&at_to, element) {
+                    deleted_by.entry(e).or_default().insert(who.clone());
+                }
+            }
             let mut objs = Vec::new();
             if let ObjectId::Id(id) = &op.obj {
                 if let Ok(o) = at_to.import_obj(&id.to_string()) {
@@ -196,9 +204,15 @@ pub fn diff(doc: &Automerge, from: &[ChangeHash], to: &[ChangeHash]) -> Diff {
     }
     for (id, e) in &old {
         if !new.contains_key(id) {
+            // Every removal is some change's delete; should none be found, everyone whose
+            // changes lie between the two states.
+            let by = deleted_by
+                .get(id)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_else(|| d.authors.clone());
             d.removed.push(Touched {
                 element: e.clone(),
-                by: d.authors.clone(),
+                by,
             });
         }
     }
@@ -217,20 +231,8 @@ pub struct LogEntry {
 }
 
 /// The change log, oldest first (capped at the last `limit` changes).
-pub fn log(doc: &Automerge, limit: usize) -> Vec<LogEntry> {
+pub fn log(doc: &Automerge, limit: usize, owners: &ActorOwners) -> Vec<LogEntry> {
     let changes = doc.get_changes(&[]);
-    let mut actors: HashMap<String, String> = HashMap::new();
-    for change in &changes {
-        for op in change.decode().operations {
-            if let (OpType::Put(automerge::ScalarValue::Str(p)), automerge::legacy::Key::Map(k)) =
-                (&op.action, &op.key)
-            {
-                if k.as_str() == "createdBy" {
-                    actors.insert(change.actor_id().to_hex_string(), p.to_string());
-                }
-            }
-        }
-    }
     let skip = changes.len().saturating_sub(limit);
     changes
         .iter()
@@ -238,7 +240,7 @@ pub fn log(doc: &Automerge, limit: usize) -> Vec<LogEntry> {
         .map(|c| LogEntry {
             hash: c.hash().to_string(),
             time: c.timestamp(),
-            by: author_of(c, &actors),
+            by: author_of(c, owners),
             message: c.message().map(str::to_owned),
         })
         .collect()

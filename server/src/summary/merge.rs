@@ -1,9 +1,9 @@
 //! Merge, re-merge and the co-facilitators' decisions on stale items.
 //!
 //! `merge` takes the latest submission of each group. A bullet no item cites becomes a new item
-//! in its group's section (`group-N`), citing `{group, bulletId, version, text, tags}` and
-//! remembering the merged text (`mergedText`) so that anyone can tell whether a co-facilitator
-//! edited it since. A bullet already cited at an older version is compared with the text the
+//! in its group's section (`group-N`, added again at the end if a co-facilitator removed it),
+//! citing `{group, bulletId, version, text, tags}` and remembering the merged text
+//! (`mergedText`) so that anyone can tell whether a co-facilitator edited it since. A bullet already cited at an older version is compared with the text the
 //! item cites: unchanged, the citation moves to the new version; changed, the item is marked
 //! `stale` with the old and new text side by side and its text is left alone. A cited bullet
 //! missing from the new version marks the item `removedAtSource`; nothing is ever dropped.
@@ -118,20 +118,27 @@ pub fn merge(
                 let g = i64::from(sub.group);
                 let v = i64::from(sub.version);
                 let section_id = format!("group-{}", sub.group);
-                let section = match sections.iter().position(|id| *id == section_id) {
-                    Some(i) => i,
-                    None => {
-                        let o = tx.insert_object(&sections_obj, section_count, ObjType::Map)?;
-                        tx.put(&o, "id", section_id.as_str())?;
-                        tx.put(&o, "title", format!("Action group {}", sub.group))?;
-                        tx.put_object(&o, "items", ObjType::List)?;
-                        section_count += 1;
-                        section_count - 1
-                    }
-                };
+                // A co-facilitator may have removed the group's section (empty, its items
+                // moved to thematic sections): it comes back only for a new item.
+                let mut section = sections.iter().position(|id| *id == section_id);
                 for bullet in &sub.bullets {
                     match cites.get(&(g, bullet.id.clone())) {
                         None => {
+                            let section = match section {
+                                Some(i) => i,
+                                None => {
+                                    let o = tx.insert_object(
+                                        &sections_obj,
+                                        section_count,
+                                        ObjType::Map,
+                                    )?;
+                                    tx.put(&o, "id", section_id.as_str())?;
+                                    tx.put(&o, "title", sub.dimension.as_str())?;
+                                    tx.put_object(&o, "items", ObjType::List)?;
+                                    section_count += 1;
+                                    *section.insert(section_count - 1)
+                                }
+                            };
                             let items = items_obj(tx, section)?;
                             let at = tx.length(&items);
                             let o = tx.insert_object(&items, at, ObjType::Map)?;

@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod export;
 pub mod history;
 pub mod merge;
+pub mod sections;
 pub mod signoff;
 
 use automerge::transaction::{CommitOptions, Transactable};
@@ -59,6 +60,8 @@ pub struct SourceBullet {
 #[derive(Clone, Debug)]
 pub struct Submitted {
     pub group: u32,
+    /// The group's dimension: the title of its section, should the merge need to add it.
+    pub dimension: String,
     pub version: u32,
     pub bullets: Vec<SourceBullet>,
 }

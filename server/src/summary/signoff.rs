@@ -173,6 +173,61 @@ pub fn revision_heads(summary: &Value, revision: i64) -> Option<Vec<String>> {
         })
 }
 
+/// Where the summary stands, as the meeting index shows it to everyone: `issued`; `approved`
+/// while the approval of at least one co-facilitator holds for the current text (the approval
+/// that completes the set issues the summary, so `approved` means "approved by some, waiting for
+/// the others"); `drafting` otherwise — before any approval, after an edit voided them, and at
+/// the start of each new revision.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexSummary {
+    pub state: String,
+    pub revision: i64,
+    /// Names of the co-facilitators whose approval holds for the current text.
+    pub approved_by: Vec<String>,
+}
+
+/// The index's view of a summary document. Cheap while no approval is recorded for the
+/// revision (the common case while co-facilitators type); otherwise it hashes the content.
+pub fn index_summary(doc: &Automerge) -> IndexSummary {
+    let revision = match doc.get(ROOT, "revision") {
+        Ok(Some((automerge::Value::Scalar(v), _))) => v.as_i64().unwrap_or(1).max(1),
+        _ => 1,
+    };
+    let approvals = child(doc, &ROOT, "approvals").map_or(0, |l| doc.length(&l));
+    if approvals == 0 {
+        let state = if is_issued(doc) { "issued" } else { "drafting" };
+        return IndexSummary {
+            state: state.into(),
+            revision,
+            approved_by: Vec::new(),
+        };
+    }
+    index_summary_of(&document_json(doc, None))
+}
+
+/// `index_summary` of the summary's JSON view.
+pub fn index_summary_of(summary: &Value) -> IndexSummary {
+    let st = status(summary, &[]);
+    let approved_by: Vec<String> = arr(summary, "approvals")
+        .iter()
+        .filter(|a| st.approved_by.contains(&s(a, "person")))
+        .map(|a| s(a, "name"))
+        .collect();
+    let state = if st.state == "issued" {
+        "issued"
+    } else if approved_by.is_empty() {
+        "drafting"
+    } else {
+        "approved"
+    };
+    IndexSummary {
+        state: state.into(),
+        revision: st.revision,
+        approved_by,
+    }
+}
+
 /// Whether a document's root says it is issued (for the schema check).
 pub fn is_issued(doc: &Automerge) -> bool {
     matches!(doc.get(ROOT, "state"), Ok(Some((automerge::Value::Scalar(v), _))) if v.as_str() == Some("issued"))

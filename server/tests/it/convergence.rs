@@ -157,6 +157,7 @@ struct Server {
     states: Vec<sync::State>,
     identities: Option<HashMap<String, BulletIdentity>>,
     refused: HashSet<ChangeHash>,
+    owners: schema::ActorOwners,
 }
 
 impl Server {
@@ -168,6 +169,7 @@ impl Server {
             states: (0..PEERS).map(|_| sync::State::new()).collect(),
             identities: None,
             refused: HashSet::new(),
+            owners: schema::ActorOwners::new(),
         }
     }
 
@@ -187,12 +189,21 @@ impl Server {
                 DocKind::Group(1),
                 &self.doc,
                 &msg.changes,
-                person,
+                &schema::Writer {
+                    person,
+                    owners: &self.owners,
+                },
                 &mut self.identities,
                 &mut self.refused,
             );
             match accepted {
-                Ok(Some(next)) => {
+                Ok(Some(schema::Accepted {
+                    doc: next,
+                    new_actors,
+                })) => {
+                    for actor in new_actors {
+                        self.owners.insert(actor, person.to_owned());
+                    }
                     self.stored.push(next.save_after(&self.doc.get_heads()));
                     self.doc = next;
                 }

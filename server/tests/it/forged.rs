@@ -229,7 +229,7 @@ async fn refused_changes_are_never_applied_stored_or_relayed() {
         let mut peer = Peer::join(&server.ws_url(&editor_token)).await;
         let mut replica = Replica::fetch(&mut peer, &g1).await;
         breaker(&mut replica.doc);
-        replica.push(&mut peer).await;
+        replica.push_unacked(&mut peer).await;
         let err = peer.expect_error().await;
         assert!(err.contains(expected), "expected `{expected}` in `{err}`");
     }

@@ -223,7 +223,10 @@ fn the_fuzz_fixture_is_a_current_outcome_document() {
             DocKind::Group(1),
             &fixture,
             &chunks,
-            harness::WRITER,
+            &schema::Writer {
+                person: harness::WRITER,
+                owners: &schema::ActorOwners::new(),
+            },
             &mut None,
             &mut HashSet::new(),
         );

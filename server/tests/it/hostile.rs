@@ -293,7 +293,8 @@ async fn an_oversized_document_is_refused_whole() {
     let me = server.person_id(&token).await;
     let mut peer = Peer::join(&server.ws_url(&token)).await;
     let mut replica = Replica::fetch(&mut peer, &doc).await;
-    // 201 bullets of 1,000 characters in one change: each is valid, the section is not.
+    // 201 bullets of 400 characters in one change: each is valid, the section is not. (A
+    // change of more operations than `sync::chunks::MAX_CHANGE_OPS` is refused unread.)
     replica
         .doc
         .transact::<_, _, AutomergeError>(|tx| {
@@ -304,7 +305,7 @@ async fn an_oversized_document_is_refused_whole() {
                 let b = tx.insert_object(&bullets, i, ObjType::Map)?;
                 tx.put(&b, "id", format!("b-{i}"))?;
                 let t = tx.put_object(&b, "text", ObjType::Text)?;
-                tx.splice_text(&t, 0, 0, &"y".repeat(1_000))?;
+                tx.splice_text(&t, 0, 0, &"y".repeat(400))?;
                 tx.put_object(&b, "proposedBy", ObjType::List)?;
                 tx.put_object(&b, "tags", ObjType::List)?;
                 tx.put(&b, "status", "proposed")?;
@@ -314,7 +315,7 @@ async fn an_oversized_document_is_refused_whole() {
             Ok(())
         })
         .unwrap();
-    replica.push(&mut peer).await;
+    replica.push_unacked(&mut peer).await;
     let err = peer.expect_error().await;
     assert!(err.contains("at most 200 bullets"), "{err}");
 

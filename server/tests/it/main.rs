@@ -1,5 +1,6 @@
 //! Integration tests of the server over real sockets, compiled as one test binary.
 
+mod attribution;
 mod convergence;
 mod crash;
 mod durability;
@@ -8,7 +9,9 @@ mod fuzz_corpus;
 mod hostile;
 mod lifecycle;
 mod network;
+mod openapi;
 mod real_faults;
 mod storage_faults;
 mod summary;
+mod summary_live;
 mod support;

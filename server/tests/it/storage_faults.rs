@@ -109,6 +109,19 @@ impl Store for FaultyStore {
         self.faults.check()?;
         self.inner.compact(id, upto, snapshot).await
     }
+    async fn claim_actors(
+        &self,
+        doc: &DocId,
+        actors: &[String],
+        person: &PersonId,
+        at: i64,
+    ) -> Result<Vec<PersonId>> {
+        self.faults.check()?;
+        self.inner.claim_actors(doc, actors, person, at).await
+    }
+    async fn document_actors(&self, doc: &DocId) -> Result<Vec<ActorClaim>> {
+        self.inner.document_actors(doc).await
+    }
     async fn create_invite(&self, invite: &InviteRecord) -> Result<()> {
         self.inner.create_invite(invite).await
     }
@@ -178,7 +191,7 @@ async fn a_failing_database_refuses_edits_reports_not_ready_and_recovers() {
         "proposed",
     );
     let unstored = replica.doc.get_heads();
-    replica.push(&mut peer).await;
+    replica.push_unacked(&mut peer).await;
     let err = peer.expect_error().await;
     assert!(err.contains("could not store"), "{err}");
     assert!(
@@ -213,7 +226,7 @@ async fn a_failing_database_refuses_edits_reports_not_ready_and_recovers() {
         &me,
         "proposed",
     );
-    replica.push(&mut peer).await;
+    replica.push_unacked(&mut peer).await;
     assert!(peer.expect_error().await.contains("could not store"));
     faults.fail_after_write.store(false, Ordering::SeqCst);
     let mut peer = Peer::join(&url).await;

@@ -60,7 +60,7 @@ pub async fn http(
     (status, rest)
 }
 
-async fn api(
+pub async fn api(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -74,7 +74,7 @@ async fn api(
     )
 }
 
-fn p(path: &str) -> String {
+pub fn p(path: &str) -> String {
     format!("/api/meetings/{SLUG}{path}")
 }
 
@@ -102,7 +102,7 @@ impl Editor {
     }
 }
 
-fn set_bullet_text(doc: &mut Automerge, id: &str, text: &str) {
+pub fn set_bullet_text(doc: &mut Automerge, id: &str, text: &str) {
     let json = document_json(doc, None);
     let idx = json["sections"][0]["bullets"]
         .as_array()
@@ -122,7 +122,7 @@ fn set_bullet_text(doc: &mut Automerge, id: &str, text: &str) {
     .unwrap();
 }
 
-fn delete_bullet(doc: &mut Automerge, id: &str) {
+pub fn delete_bullet(doc: &mut Automerge, id: &str) {
     let json = document_json(doc, None);
     let idx = json["sections"][0]["bullets"]
         .as_array()
@@ -157,7 +157,7 @@ fn item_citing<'a>(summary: &'a Value, group: i64, bullet: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no item cites {group}/{bullet}"))
 }
 
-fn edit_item_text(doc: &mut Automerge, item_id: &str, prefix: &str) {
+pub fn edit_item_text(doc: &mut Automerge, item_id: &str, prefix: &str) {
     let json = document_json(doc, None);
     let (mut si, mut ii) = (0, 0);
     for (a, s) in json["sections"].as_array().unwrap().iter().enumerate() {
@@ -182,7 +182,7 @@ fn edit_item_text(doc: &mut Automerge, item_id: &str, prefix: &str) {
     .unwrap();
 }
 
-fn splice_preamble(doc: &mut Automerge, text: &str) {
+pub fn splice_preamble(doc: &mut Automerge, text: &str) {
     doc.transact::<_, _, AutomergeError>(|tx| {
         let t = match tx.get(ROOT, "preamble")? {
             Some((_, id)) => id,
@@ -195,7 +195,7 @@ fn splice_preamble(doc: &mut Automerge, text: &str) {
     .unwrap();
 }
 
-fn count_items(summary: &Value) -> usize {
+pub fn count_items(summary: &Value) -> usize {
     summary["sections"]
         .as_array()
         .unwrap()
@@ -516,7 +516,7 @@ async fn merge_remerge_consolidate_sign_off_and_export() {
     })
     .await;
     splice_preamble(&mut sa.doc, "Too late.");
-    sa.push(&mut pa).await;
+    sa.push_unacked(&mut pa).await;
     assert!(pa.expect_error().await.contains("issued"));
 
     // Exports of the issued summary.

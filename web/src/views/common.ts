@@ -1,6 +1,7 @@
 // Small shared pieces of markup: state badges, presence counts, person chips, role names.
 import { html, nothing, type TemplateResult } from "lit-html"
-import type { GroupState, Role } from "../types"
+import { summaryStatus } from "../labels"
+import type { GroupState, IndexSummary, Role } from "../types"
 
 export const ROLE_NAMES: Record<Role, string> = {
   secretariat: "Secretariat",
@@ -25,6 +26,15 @@ export function stateBadge(state: string | undefined, version?: number): Templat
   return html`<span class="badge badge-${s}" data-state=${s}
     >${label}${s === "submitted" && version ? html` · v${version}` : nothing}</span
   >`
+}
+
+/** Where the chair's summary stands (from the meeting index, live): a badge and a line. */
+export function summaryBadge(summary: IndexSummary | undefined): TemplateResult {
+  const st = summaryStatus(summary)
+  return html`<span class="summary-status">
+    <span class="badge badge-${st.state}" data-summary-state=${st.state}>${st.label}</span>
+    ${st.detail ? html`<span class="meta small" data-testid="summary-status">${st.detail}</span>` : nothing}
+  </span>`
 }
 
 export function counts(c: { editors: number; viewers: number }): TemplateResult {

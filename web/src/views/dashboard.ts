@@ -7,7 +7,7 @@ import { checkOutcome } from "../format"
 import { groupPath, summaryPath } from "../router"
 import { formatInstant } from "../time"
 import { DEFAULT_RULES, ROLES, isCoFacilitator, mayManageInvites, type GroupEntry, type Invite, type Role } from "../types"
-import { counts, loading, roleName, stateBadge } from "./common"
+import { counts, loading, roleName, stateBadge, summaryBadge } from "./common"
 import { slotLine } from "./home"
 
 function sameHeads(a: readonly string[], b: readonly string[]): boolean {
@@ -115,7 +115,10 @@ export class DashboardView implements View {
         <p class="eyebrow">Co-facilitators</p>
         <h1 id="dash-title">Dashboard</h1>
         <p class="meta">The six action groups live. Lock a group after its report-back; reopen it to allow late edits.</p>
-        <p><a class="btn btn-primary" href=${summaryPath(m.slug)} data-testid="summary-link">Open the chair's summary</a></p>
+        <p class="summary-line">
+          <a class="btn btn-primary" href=${summaryPath(m.slug)} data-testid="summary-link">Open the chair's summary</a>
+          ${summaryBadge(m.indexDoc?.summary)}
+        </p>
       </div>
       ${this.#groupError ? html`<p class="banner banner-error" role="alert">${this.#groupError}</p>` : nothing}
       <div class="dash-grid">${m.groups.map(g => this.#column(g))}</div>

@@ -6,7 +6,7 @@ import { wordCount } from "../format"
 import { groupPath, summaryPath } from "../router"
 import { describeSlot, formatDay, formatInstant, slotStatus } from "../time"
 import type { AgendaDay, GroupDoc, GroupEntry } from "../types"
-import { counts, loading, stateBadge } from "./common"
+import { counts, loading, stateBadge, summaryBadge } from "./common"
 
 export function dateRange(start?: string, end?: string): string {
   if (!start) return ""
@@ -62,9 +62,7 @@ export class HomeView implements View {
           <strong><a href=${summaryPath(m.slug)} data-testid="summary-link">Chair's summary</a></strong>
           <p class="meta small">Prepared by the co-facilitators from the submitted outcomes of the six action groups.</p>
         </div>
-        <span class="badge badge-${index.summary?.state ?? "drafting"}" data-summary-state=${index.summary?.state ?? ""}
-          >${{ drafting: "Drafting", approved: "Approved", issued: "Issued" }[index.summary?.state ?? "drafting"]}</span
-        >
+        ${summaryBadge(index.summary)}
       </div>
 
       <h2 class="section-title">Agenda</h2>

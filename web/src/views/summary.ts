@@ -1,8 +1,9 @@
 // The chair's summary page (/m/{slug}/summary). Everyone follows the live summary document;
-// co-facilitators edit it together (preamble, items, order), merge the groups' submissions, decide
-// on stale items, consolidate proposed clusters, approve, start new revisions and compare versions.
-// Merges, decisions, clusters and sign-off are server edits through the REST API (one attributed
-// change each); text, order and new items are direct edits of the document over sync.
+// co-facilitators edit it together (preamble, items, order, thematic sections), merge the groups'
+// submissions, decide on stale items, consolidate proposed clusters, approve, start new revisions
+// and compare versions (each change named by its author's name and role). Merges, decisions,
+// clusters and sign-off are server edits through the REST API (one attributed change each); text,
+// order, sections and new items are direct edits of the document over sync.
 import * as A from "@automerge/automerge"
 import { html, nothing, type TemplateResult } from "lit-html"
 import {
@@ -20,13 +21,15 @@ import {
   summaryDiff,
   summaryExportUrl,
   updateUnedited,
+  type DiffAnswer,
 } from "../api"
 import type { App, View } from "../app"
+import { authorLabel } from "../labels"
 import type { LiveDoc } from "../live"
 import { scalar } from "../plain"
 import { groupPath } from "../router"
 import { applySplices, diffText, splicesFromPatches, transformSelection, type Splice, type TextPatch } from "../textdiff"
-import type { Cluster, Diff, Signoff, SummaryDoc, SummaryItem } from "../types"
+import type { Cluster, Signoff, SummaryDoc, SummaryItem, SummarySection } from "../types"
 import { loading } from "./common"
 
 const EXPORTS: [string, string][] = [
@@ -43,7 +46,7 @@ export class SummaryView implements View {
   #busy = false
   #refreshTimer = 0
   #open = new Set<string>()
-  #diff: { title: string; diff: Diff; names: Record<string, string> } | null = null
+  #diff: ({ title: string } & DiffAnswer) | null = null
   #unsubscribe: (() => void) | null = null
   /**
    * What each textarea shows, by item id (or "preamble"). Textareas are not bound to the render:
@@ -199,6 +202,7 @@ export class SummaryView implements View {
                 @input=${(e: Event) => this.#editText(e, "preamble")}></textarea>`
             : html`<p class="summary-para" dir="auto">${String(doc.preamble ?? "")}</p>`}
           ${(doc.sections ?? []).map((s, si) => this.#section(doc, si, s.title, s.items ?? [], number))}
+          ${this.#editable ? this.#addSectionForm() : nothing}
         </div>
         <aside class="summary-side">
           ${this.#signoffCard(issued)} ${this.#cofac && !issued ? this.#mergeCard() : nothing}
@@ -215,11 +219,23 @@ export class SummaryView implements View {
     items: SummaryItem[],
     number: () => number,
   ): TemplateResult {
-    return html`<section class="outcome-section summary-section" data-section=${doc.sections[si]?.id ?? ""}>
-      <h2 class="section-title" dir="auto">${title}</h2>
+    const sections = doc.sections ?? []
+    const id = sections[si]?.id ?? ""
+    return html`<section class="outcome-section summary-section" data-section=${id} aria-label=${title}>
+      ${this.#editable
+        ? html`<div class="section-head">
+            <input class="section-title-input" aria-label="Section title" dir="auto" .value=${title}
+              @change=${(e: Event) => this.#renameSection(si, id, (e.target as HTMLInputElement).value)} />
+            ${items.length === 0
+              ? html`<button class="btn btn-quiet" type="button" @click=${() => this.#removeSection(si, id)}>
+                  Remove section
+                </button>`
+              : nothing}
+          </div>`
+        : html`<h2 class="section-title" dir="auto">${title}</h2>`}
       ${items.length === 0 ? html`<p class="empty">No items yet.</p>` : nothing}
       <ol class="bullets summary-items" role="list">
-        ${items.map((item, ii) => this.#item(si, ii, item, number(), items.length))}
+        ${items.map((item, ii) => this.#item(sections, si, ii, item, number(), items.length))}
       </ol>
       ${this.#editable
         ? html`<button class="btn btn-add" type="button" @click=${() => this.#addItem(si)}>Add an item</button>`
@@ -227,7 +243,32 @@ export class SummaryView implements View {
     </section>`
   }
 
-  #item(si: number, ii: number, item: SummaryItem, n: number, count: number): TemplateResult {
+  #addSectionForm(): TemplateResult {
+    const add = (form: HTMLFormElement) => {
+      const input = form.elements.namedItem("title") as HTMLInputElement
+      const title = input.value.trim()
+      if (!title) return
+      this.#addSection(title)
+      input.value = ""
+    }
+    return html`<form class="add-section" data-testid="add-section"
+      @submit=${(e: Event) => {
+        e.preventDefault()
+        add(e.target as HTMLFormElement)
+      }}>
+      <input name="title" aria-label="New section title" placeholder="A thematic section, e.g. Remittances" maxlength="500" />
+      <button class="btn" type="submit">Add a section</button>
+    </form>`
+  }
+
+  #item(
+    sections: SummarySection[],
+    si: number,
+    ii: number,
+    item: SummaryItem,
+    n: number,
+    count: number,
+  ): TemplateResult {
     const stale = item.stale ?? []
     const removed = item.removedAtSource ?? []
     const edited = item.mergedText !== undefined && String(item.text) !== String(item.mergedText)
@@ -285,6 +326,20 @@ export class SummaryView implements View {
                   @click=${() => this.#move(si, ii, -1)}>↑</button>
                 <button class="icon-btn" type="button" title="Move down" aria-label="Move down" ?disabled=${ii === count - 1}
                   @click=${() => this.#move(si, ii, 1)}>↓</button>
+                ${sections.length > 1
+                  ? html`<select class="move-to" aria-label="Move to section"
+                      @change=${(e: Event) => {
+                        const select = e.target as HTMLSelectElement
+                        const to = select.value
+                        select.value = ""
+                        if (to !== "") this.#moveTo(si, ii, Number(to))
+                      }}>
+                      <option value="" selected>Move to…</option>
+                      ${sections.map((s, sj) =>
+                        sj === si ? nothing : html`<option value=${String(sj)}>${s.title}</option>`,
+                      )}
+                    </select>`
+                  : nothing}
                 <button class="icon-btn danger" type="button" title="Delete item" aria-label="Delete item"
                   @click=${() => this.#delete(si, ii)}>✕</button>
               </span>`
@@ -413,8 +468,9 @@ export class SummaryView implements View {
   #historyCard(doc: SummaryDoc): TemplateResult {
     const slug = this.app.meeting.slug
     const d = this.#diff
-    const name = (id: string) => d?.names[id] ?? (id.startsWith("actor:") ? "a co-facilitator" : id)
-    const by = (ids: string[]) => (ids.length ? html` <span class="meta">— ${ids.map(name).join(", ")}</span>` : nothing)
+    const name = (id: string) => authorLabel(id, d?.people ?? {})
+    const by = (ids: string[]) =>
+      ids.length ? html` <span class="meta" data-testid="diff-by">— ${ids.map(name).join(", ")}</span>` : nothing
     return html`<section class="card side-card" aria-labelledby="history-title">
       <h2 id="history-title">Versions</h2>
       <div class="row-actions">
@@ -451,7 +507,7 @@ export class SummaryView implements View {
             <h3 class="small">${d.title}</h3>
             <ul class="small">
               ${d.diff.added.map(a => html`<li class="ok">Added: ${a.text}${by(a.by)}</li>`)}
-              ${d.diff.removed.map(a => html`<li class="danger">Removed: ${a.text}</li>`)}
+              ${d.diff.removed.map(a => html`<li class="danger">Removed: ${a.text}${by(a.by)}</li>`)}
               ${d.diff.changed.map(
                 c => html`<li>Changed: <del>${c.oldText}</del> → <ins>${c.newText}</ins>${by(c.by)}</li>`,
               )}
@@ -511,15 +567,63 @@ export class SummaryView implements View {
   #move(si: number, ii: number, by: number): void {
     const item = this.#doc?.view?.sections[si]?.items[ii]
     if (!item) return
-    const stored: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(item)) stored[k] = k === "text" ? String(v) : toScalars(v)
+    const stored = copyOf(item)
     this.#doc?.change(d => {
       const items = d.sections[si]?.items
       if (!items || items[ii]?.id?.toString() !== item.id) return
       items.splice(ii, 1)
-      items.splice(ii + by, 0, stored as unknown as SummaryItem)
+      items.splice(ii + by, 0, stored)
     })
   }
+
+  /** Moves an item to the end of another section, with its text, sources and flags. */
+  #moveTo(si: number, ii: number, to: number): void {
+    const view = this.#doc?.view
+    const item = view?.sections[si]?.items[ii]
+    const target = view?.sections[to]?.id
+    if (!item || !target) return
+    const stored = copyOf(item)
+    this.#doc?.change(d => {
+      const from = d.sections[si]?.items
+      const dest = d.sections[to]
+      if (!from || !dest || from[ii]?.id?.toString() !== item.id || dest.id?.toString() !== target) return
+      from.splice(ii, 1)
+      dest.items.push(stored)
+    })
+  }
+
+  #addSection(title: string): void {
+    const section = { id: scalar(`theme-${crypto.randomUUID()}`), title: scalar(title), items: [] }
+    this.#doc?.change(d => {
+      d.sections.push(section as unknown as SummarySection)
+    })
+  }
+
+  #renameSection(si: number, id: string, value: string): void {
+    const title = value.trim()
+    if (!title) return
+    this.#doc?.change(d => {
+      const s = d.sections[si]
+      if (!s || s.id?.toString() !== id || String(s.title) === title) return
+      ;(s as unknown as { title: unknown }).title = scalar(title)
+    })
+  }
+
+  /** Removes a section that holds no items (the server refuses removing one that does). */
+  #removeSection(si: number, id: string): void {
+    this.#doc?.change(d => {
+      const s = d.sections[si]
+      if (!s || s.id?.toString() !== id || s.items.length > 0) return
+      d.sections.splice(si, 1)
+    })
+  }
+}
+
+/** A copy of an item to insert elsewhere: its text as collaborative text, the rest as data. */
+function copyOf(item: SummaryItem): SummaryItem {
+  const stored: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(item)) stored[k] = k === "text" ? String(v) : toScalars(v)
+  return stored as unknown as SummaryItem
 }
 
 /** Strings inside a copied value become scalar strings (the schema's `string`). */

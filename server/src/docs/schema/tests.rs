@@ -311,10 +311,241 @@ fn an_issued_summary_accepts_no_change() {
         DocKind::Summary,
         &doc,
         &chunks,
-        "cofac",
+        &Writer {
+            person: "cofac",
+            owners: &ActorOwners::new(),
+        },
         &mut None,
         &mut Default::default(),
     )
     .unwrap_err();
     assert!(err.0.contains("issued"), "{err}");
+}
+
+/// The changes of `client` since `base`, as a sync message carries them.
+fn chunks_since(client: &Automerge, base: &Automerge) -> automerge::sync::ChunkList {
+    automerge::sync::ChunkList::from(
+        client
+            .get_changes(&base.get_heads())
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[test]
+fn an_actor_is_its_first_writers_and_nobody_elses() {
+    let doc = outcome();
+    let mut owners = ActorOwners::new();
+    let check = |doc: &Automerge,
+                 client: &Automerge,
+                 person: &str,
+                 owners: &ActorOwners,
+                 refused: &mut HashSet<ChangeHash>| {
+        accept(
+            GROUP,
+            doc,
+            &chunks_since(client, doc),
+            &Writer { person, owners },
+            &mut None,
+            refused,
+        )
+    };
+    let mut refused = HashSet::new();
+
+    // Alice's first change: her actor is new here, so it becomes hers.
+    let mut alice = doc.fork();
+    alice
+        .transact(|tx| add_bullet(tx, "b1", "alice", "proposed"))
+        .unwrap();
+    let accepted = check(&doc, &alice, "alice", &owners, &mut refused)
+        .unwrap()
+        .unwrap();
+    assert_eq!(accepted.new_actors, [alice.get_actor().clone()]);
+    owners.insert(alice.get_actor().clone(), "alice".into());
+    let doc = accepted.doc;
+
+    // Her next change: hers already, nothing new to record.
+    alice
+        .transact(|tx| add_bullet(tx, "b2", "alice", "agreed"))
+        .unwrap();
+    let accepted = check(&doc, &alice, "alice", &owners, &mut refused)
+        .unwrap()
+        .unwrap();
+    assert!(accepted.new_actors.is_empty());
+
+    // Bob writing with Alice's actor (the next sequence number, as a forger would) is refused,
+    // and so is anything built on that change.
+    let mut bob = doc.fork().with_actor(alice.get_actor().clone());
+    bob.transact(|tx| add_bullet(tx, "b3", "bob", "proposed"))
+        .unwrap();
+    let err = check(&doc, &bob, "bob", &owners, &mut refused).unwrap_err();
+    assert!(err.0.contains("another person"), "{err}");
+    let forged = bob.get_heads()[0];
+    assert!(refused.contains(&forged));
+
+    // Nobody may continue the changes of an actor that nobody owns: here the server's, which
+    // built the document.
+    let server_actor = doc.get_changes(&[])[0].actor_id().clone();
+    let mut mallory = doc.fork().with_actor(server_actor);
+    mallory
+        .transact(|tx| add_bullet(tx, "b4", "mallory", "proposed"))
+        .unwrap();
+    let err = check(&doc, &mallory, "mallory", &owners, &mut refused).unwrap_err();
+    assert!(err.0.contains("not yours"), "{err}");
+}
+
+fn section_obj(tx: &impl ReadDoc, at: usize) -> automerge::ObjId {
+    let sections = tx.get(ROOT, "sections").unwrap().unwrap().1;
+    tx.get(&sections, at).unwrap().unwrap().1
+}
+
+fn add_section(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    id: &str,
+) -> Result<(), AutomergeError> {
+    let sections = tx.get(ROOT, "sections")?.unwrap().1;
+    let at = tx.length(&sections);
+    let s = tx.insert_object(&sections, at, ObjType::Map)?;
+    tx.put(&s, "id", id)?;
+    tx.put(&s, "title", "Remittances")?;
+    tx.put_object(&s, "items", ObjType::List)?;
+    Ok(())
+}
+
+/// Moves the first item of section `from` to the end of section `to`, as the web app does.
+fn move_first_item(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    from: usize,
+    to: usize,
+) -> Result<(), AutomergeError> {
+    let from = section_obj(tx, from);
+    let items = tx.get(&from, "items")?.unwrap().1;
+    let item = tx.get(&items, 0)?.unwrap().1;
+    let text = tx.text(&tx.get(&item, "text")?.unwrap().1)?;
+    tx.delete(&items, 0)?;
+    let to = section_obj(tx, to);
+    let dest = tx.get(&to, "items")?.unwrap().1;
+    let at = tx.length(&dest);
+    let i = tx.insert_object(&dest, at, ObjType::Map)?;
+    tx.put(&i, "id", "item-1")?;
+    let t = tx.put_object(&i, "text", ObjType::Text)?;
+    tx.splice_text(&t, 0, 0, &text)?;
+    tx.put_object(&i, "sources", ObjType::List)?;
+    Ok(())
+}
+
+fn remove_section(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    at: usize,
+) -> Result<(), AutomergeError> {
+    let sections = tx.get(ROOT, "sections")?.unwrap().1;
+    tx.delete(&sections, at)
+}
+
+#[test]
+fn co_facilitators_add_rename_and_remove_empty_thematic_sections() {
+    let doc = summary();
+    let (doc, changes) = edit(&doc, |tx| add_section(tx, "theme-1"));
+    check_operations(DocKind::Summary, &doc, &changes).unwrap();
+    validate_summary(&doc).unwrap();
+    let theme = doc.length(&doc.get(ROOT, "sections").unwrap().unwrap().1) - 1;
+
+    let (after, changes) = edit(&doc, |tx| {
+        let s = section_obj(tx, theme);
+        tx.put(&s, "title", "Remittances and inclusion")
+    });
+    check_operations(DocKind::Summary, &after, &changes).unwrap();
+    validate_summary(&after).unwrap();
+
+    // A section's id and its list of items are never replaced.
+    let (after, changes) = edit(&doc, |tx| {
+        let s = section_obj(tx, theme);
+        tx.put(&s, "id", "x")
+    });
+    assert!(check_operations(DocKind::Summary, &after, &changes).is_err());
+    let (after, changes) = edit(&doc, |tx| {
+        let s = section_obj(tx, 0);
+        tx.put_object(&s, "items", ObjType::List).map(|_| ())
+    });
+    assert!(check_operations(DocKind::Summary, &after, &changes).is_err());
+    // Section ids are unique.
+    let (after, _) = edit(&doc, |tx| add_section(tx, "theme-1"));
+    assert!(validate_summary(&after).unwrap_err().0.contains("unique"));
+
+    // An empty section goes; one with an item stays.
+    let (after, changes) = edit(&doc, |tx| remove_section(tx, theme));
+    check_operations(DocKind::Summary, &after, &changes).unwrap();
+    let (with_item, _) = edit(&doc, |tx| add_item(tx, |_, _| Ok(())));
+    let (after, changes) = edit(&with_item, |tx| remove_section(tx, 0));
+    let err = check_operations(DocKind::Summary, &after, &changes).unwrap_err();
+    assert!(err.0.contains("holds items"), "{err}");
+
+    // Items move between sections.
+    let (after, changes) = edit(&with_item, |tx| move_first_item(tx, 0, theme));
+    check_operations(DocKind::Summary, &after, &changes).unwrap();
+    validate_summary(&after).unwrap();
+}
+
+#[test]
+fn an_item_moved_into_a_section_removed_meanwhile_is_refused_in_either_order() {
+    let (base, _) = edit(&summary(), |tx| {
+        add_section(tx, "theme-1")?;
+        add_item(tx, |_, _| Ok(()))
+    });
+    let theme = base.length(&base.get(ROOT, "sections").unwrap().unwrap().1) - 1;
+    let mut remover = base.fork();
+    remover.transact(|tx| remove_section(tx, theme)).unwrap();
+    let mut mover = base.fork();
+    mover.transact(|tx| move_first_item(tx, 0, theme)).unwrap();
+    let writer = Writer {
+        person: "cofac",
+        owners: &ActorOwners::new(),
+    };
+
+    // The removal first: the move would drop the item into the removed section.
+    let server = accept(
+        DocKind::Summary,
+        &base,
+        &chunks_since(&remover, &base),
+        &writer,
+        &mut None,
+        &mut HashSet::new(),
+    )
+    .unwrap()
+    .unwrap()
+    .doc;
+    let err = accept(
+        DocKind::Summary,
+        &server,
+        &chunks_since(&mover, &base),
+        &writer,
+        &mut None,
+        &mut HashSet::new(),
+    )
+    .unwrap_err();
+    assert!(err.0.contains("removed meanwhile"), "{err}");
+
+    // The move first: the section is no longer empty when the removal arrives.
+    let server = accept(
+        DocKind::Summary,
+        &base,
+        &chunks_since(&mover, &base),
+        &writer,
+        &mut None,
+        &mut HashSet::new(),
+    )
+    .unwrap()
+    .unwrap()
+    .doc;
+    let err = accept(
+        DocKind::Summary,
+        &server,
+        &chunks_since(&remover, &base),
+        &writer,
+        &mut None,
+        &mut HashSet::new(),
+    )
+    .unwrap_err();
+    assert!(err.0.contains("holds items"), "{err}");
 }

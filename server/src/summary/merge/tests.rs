@@ -30,6 +30,7 @@ fn b(id: &str, text: &str) -> SourceBullet {
 fn sub(group: u32, version: u32, bullets: Vec<SourceBullet>) -> Submitted {
     Submitted {
         group,
+        dimension: format!("Dimension {group}"),
         version,
         bullets,
     }
