@@ -612,6 +612,12 @@ impl Actor {
 
     /// Loads the chunks other nodes stored since `last_seq`. They were checked by the node
     /// that accepted them and are durable, so they apply as they are.
+    ///
+    /// Changes waiting in this node's queue for a dependency are another matter: loading that
+    /// dependency would apply them too, unchecked and unstored (an editor could send a change
+    /// to this node and its dependency to another). When that would happen the queue is
+    /// dropped instead; its senders still hold those changes and send them again when they
+    /// reconnect, and they are checked then like any other.
     async fn catch_up(&mut self) {
         let chunks = match self
             .shared
@@ -626,11 +632,32 @@ impl Actor {
             }
         };
         let before = self.doc.get_heads();
+        // Without the queue: what the document is once the stored chunks are in.
+        let mut checked = if self.doc.get_missing_deps(&[]).is_empty() || chunks.is_empty() {
+            None
+        } else {
+            Some(without_queue(&self.doc))
+        };
         for chunk in chunks {
             if let Err(e) = self.doc.load_incremental(&chunk.data) {
                 tracing::error!(error = %e, seq = chunk.seq, "could not load a stored chunk");
             }
+            if let Some(checked) = checked.as_mut() {
+                let _ = checked.load_incremental(&chunk.data);
+            }
             self.last_seq = self.last_seq.max(chunk.seq);
+        }
+        if let Some(checked) = checked {
+            let (mut ours, mut stored) = (self.doc.get_heads(), checked.get_heads());
+            ours.sort();
+            stored.sort();
+            if ours != stored {
+                tracing::warn!(
+                    "dropped waiting changes that another node's changes would have applied unchecked"
+                );
+                self.doc = checked;
+                self.waiting_bytes = 0;
+            }
         }
         self.identities = None;
         // Another node's writers may have new actors. Their owners were stored before their
@@ -695,10 +722,7 @@ impl Actor {
         self.waiting_bytes += size;
         if self.waiting_bytes > MAX_WAITING_BYTES {
             tracing::warn!("dropping changes that waited too long for their dependencies");
-            match Automerge::load(&self.doc.save()) {
-                Ok(doc) => self.doc = doc,
-                Err(e) => tracing::error!(error = %e, "could not rebuild the document"),
-            }
+            self.doc = without_queue(&self.doc);
             self.waiting_bytes = 0;
             if let Some(peer) = self.peers.get(&conn) {
                 let link = peer.link.clone();
@@ -983,6 +1007,15 @@ pub async fn compact(shared: &Shared, id: &DocId) -> Result<(), DocError> {
     shared.store.compact(id, upto, &snapshot).await?;
     tracing::debug!(doc = %id, upto, bytes = snapshot.len(), "compacted");
     Ok(())
+}
+
+/// A copy of `doc` without the changes waiting in its queue for their dependencies. (Saving
+/// and loading keeps them: automerge saves its queue with the document.)
+fn without_queue(doc: &Automerge) -> Automerge {
+    let mut copy = Automerge::new().with_actor(doc.get_actor().clone());
+    copy.apply_changes(doc.get_changes(&[]))
+        .expect("a document's own changes apply");
+    copy
 }
 
 /// Whether `generate_sync_message` would return nothing for this state, decided without the

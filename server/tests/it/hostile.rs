@@ -400,3 +400,64 @@ async fn a_change_bundle_that_would_exhaust_memory_is_refused_unread() {
     replica.sync_acked(&mut editor).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn changes_waiting_too_long_for_their_dependencies_are_dropped() {
+    let server = TestServer::start().await;
+    let doc = server.group_doc(1).await;
+    let token = server.invite(Role::Rapporteur, Some(1)).await;
+    let me = server.person_id(&token).await;
+    let mut peer = Peer::join(&server.ws_url(&token)).await;
+    let mut replica = Replica::fetch(&mut peer, &doc).await;
+
+    // A bullet, then a thousand rewrites of it: the rewrites are sent, the bullet is not, so
+    // they all wait for it, past the 4 MiB the server keeps waiting per document.
+    let base = replica.doc.get_heads();
+    add_bullet(&mut replica.doc, "b-1", "The first text", &me, "proposed");
+    for i in 0..1_100 {
+        replica
+            .doc
+            .transact::<_, _, AutomergeError>(|tx| {
+                let sections = tx.get(ROOT, "sections")?.unwrap().1;
+                let section = tx.get(&sections, 0)?.unwrap().1;
+                let bullets = tx.get(&section, "bullets")?.unwrap().1;
+                let bullet = tx.get(&bullets, 0)?.unwrap().1;
+                // One operation of 4 KB: a text may also be a plain string.
+                tx.put(&bullet, "text", format!("{i:04} {}", "w".repeat(4_000)))?;
+                Ok(())
+            })
+            .unwrap();
+    }
+    let changes = replica.doc.get_changes(&base);
+    let (first, rewrites) = changes.split_first().unwrap();
+    let heads = replica.doc.get_heads();
+    for batch in rewrites.chunks(200) {
+        let message = automerge::sync::Message {
+            heads: heads.clone(),
+            need: vec![],
+            have: vec![],
+            changes: automerge::sync::ChunkList::from(
+                batch
+                    .iter()
+                    .map(|c| c.raw_bytes().to_vec())
+                    .collect::<Vec<_>>(),
+            ),
+            flags: None,
+            version: automerge::sync::MessageVersion::V1,
+        };
+        peer.send_sync(&doc, "sync", message.encode()).await;
+    }
+    let err = peer.expect_error().await;
+    assert!(err.contains("never arrived were dropped"), "{err}");
+
+    // The missing bullet arrives: the dropped rewrites do not come back with it.
+    let mut peer = Peer::join(&server.ws_url(&token)).await;
+    let mut fresh = Replica::fetch(&mut peer, &doc).await;
+    fresh.doc.apply_changes([first.clone()]).unwrap();
+    fresh.sync_acked(&mut peer).await;
+    let witness_token = server.invite(Role::Delegate, None).await;
+    let mut witness_peer = Peer::join(&server.ws_url(&witness_token)).await;
+    let witness = Replica::fetch(&mut witness_peer, &doc).await;
+    assert_eq!(bullet_texts(&witness.doc), ["The first text"]);
+    server.stop().await;
+}
