@@ -20,6 +20,7 @@ use automerge::{Automerge, AutomergeError, ReadDoc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::fanout::{settled, Classes, ReceiveMemo, SharedState};
 use super::schema::{self, BulletIdentity};
 use super::{forget, spawn_for, DocError, DocHandle, Docs, Shared};
 use crate::auth::Person;
@@ -136,7 +137,7 @@ pub enum DocCommand {
 struct Peer {
     link: Arc<PeerLink>,
     access: Access,
-    state: sync::State,
+    state: SharedState,
 }
 
 struct Actor {
@@ -305,7 +306,7 @@ impl Actor {
         let mut candidate_ids = self.identities.clone();
         let mut writers: Vec<Arc<PeerLink>> = Vec::new();
         let mut edits: Vec<oneshot::Sender<Result<(), DocError>>> = Vec::new();
-        let mut received: Vec<(u64, sync::Message)> = Vec::new();
+        let mut received: Vec<(u64, sync::Message, Vec<u8>)> = Vec::new();
         let mut new_peers: Vec<u64> = Vec::new();
         let mut peers_changed = false;
         let mut catch_up = false;
@@ -323,7 +324,7 @@ impl Actor {
                         slot.insert(Peer {
                             link: link.clone(),
                             access,
-                            state,
+                            state: Arc::new(state),
                         });
                         new_peers.push(conn);
                         peers_changed = true;
@@ -371,7 +372,7 @@ impl Actor {
                     // Received again after the commit, changes included: they are in the
                     // document by then (a no-op to load), and the sync state's bookkeeping
                     // depends on seeing them.
-                    received.push((conn, msg));
+                    received.push((conn, msg, data));
                 }
                 DocCommand::Ephemeral {
                     link,
@@ -384,7 +385,7 @@ impl Actor {
                 }
                 DocCommand::Leave { conn } => {
                     peers_changed |= self.peers.remove(&conn).is_some();
-                    received.retain(|(c, _)| *c != conn);
+                    received.retain(|(c, _, _)| *c != conn);
                 }
                 DocCommand::Edit { f, done } => {
                     let mut next = candidate.as_ref().unwrap_or(&self.doc).clone();
@@ -461,7 +462,7 @@ impl Actor {
                             "the server could not store your change; it was not applied",
                         );
                     }
-                    received.retain(|(c, _)| !writer_conns.contains(c));
+                    received.retain(|(c, _, _)| !writer_conns.contains(c));
                     for done in edits {
                         let _ = done.send(Err(DocError::Store(err.clone())));
                     }
@@ -475,22 +476,42 @@ impl Actor {
 
         // Each received message gets its answer right after it, as in a one-message-at-a-time
         // exchange: a later message of the same peer in this batch (an acknowledgement, say)
-        // must not swallow the answer that carries the new heads.
+        // must not swallow the answer that carries the new heads. So the messages go in rounds
+        // (every peer's first message, then every peer's second, ...) and each round's answers
+        // go out before the next round is received. Within a round the peers are independent,
+        // and those in equal states share the work of receiving and answering.
         let mut answered: HashSet<u64> = HashSet::new();
-        for (conn, msg) in received {
-            let Some(peer) = self.peers.get_mut(&conn) else {
-                continue;
-            };
-            let size: usize = msg.changes.iter().map(<[u8]>::len).sum();
-            if self.doc.receive_sync_message(&mut peer.state, msg).is_err() {
-                let link = peer.link.clone();
-                self.refuse(&link, "the sync message could not be applied");
-                continue;
+        let mut memo = ReceiveMemo::default();
+        for round in rounds(received) {
+            let mut to_answer = Vec::with_capacity(round.len());
+            for (conn, msg, raw) in round {
+                let Some(peer) = self.peers.get_mut(&conn) else {
+                    continue;
+                };
+                let size: usize = msg.changes.iter().map(<[u8]>::len).sum();
+                if memo
+                    .receive(&mut self.doc, &mut peer.state, msg, &raw)
+                    .is_err()
+                {
+                    let link = peer.link.clone();
+                    self.refuse(&link, "the sync message could not be applied");
+                    continue;
+                }
+                answered.insert(conn);
+                if size > 0 {
+                    self.bound_waiting(size, conn);
+                }
+                to_answer.push(conn);
             }
-            answered.insert(conn);
-            self.bound_waiting(size, conn);
-            self.send_sync(conn);
+            self.fan_out(to_answer);
         }
+        let metrics = &self.shared.metrics;
+        metrics
+            .receives_shared
+            .fetch_add(memo.shared, Ordering::Relaxed);
+        metrics
+            .receives_fast
+            .fetch_add(memo.fast, Ordering::Relaxed);
         let changed = self.doc.get_heads() != before;
         if changed {
             let others: Vec<u64> = self
@@ -567,80 +588,38 @@ impl Actor {
         }
     }
 
-    /// Sends a peer whatever the sync protocol says it needs now, if anything.
-    fn send_sync(&mut self, conn: u64) {
-        let heads = self.doc.get_heads();
-        let Some(peer) = self.peers.get_mut(&conn) else {
-            return;
-        };
-        if settled(&heads, &peer.state) {
-            return;
-        }
-        if let Some(msg) = self.doc.generate_sync_message(&mut peer.state) {
-            let frame =
-                SyncFrame::new(&self.shared.server.peer_id, self.id.as_str(), &msg.encode());
-            peer.link.outbox.send(frame.for_target(&peer.link.peer_id));
-        }
-    }
-
-    /// `send_sync` for many peers at once. A sync message is a pure function of the document
-    /// and the peer's sync state, and so is the state it leaves behind: peers whose states are
-    /// equal (viewers that acknowledged the same heads, the common case) get one generated and
-    /// encoded message between them and end in one state. The work is per distinct state, not
-    /// per peer.
+    /// Sends each peer whatever the sync protocol says it needs now, if anything. Peers whose
+    /// states are equal (viewers that acknowledged the same heads, the common case) get one
+    /// generated and encoded message between them and end in one state (`fanout`): the work is
+    /// per distinct state, not per peer.
     fn fan_out(&mut self, conns: Vec<u64>) {
         let heads = self.doc.get_heads();
-        use std::hash::BuildHasher;
-        let hasher = std::hash::RandomState::new();
-        // State hash -> classes of peers with equal states (hash collisions make more classes).
-        let mut classes: HashMap<u64, Vec<Vec<u64>>> = HashMap::new();
+        let mut classes = Classes::default();
         for conn in conns {
             let Some(peer) = self.peers.get(&conn) else {
                 continue;
             };
-            if settled(&heads, &peer.state) {
-                continue;
-            }
-            // Bucket by the fields that tell states apart in practice (hashing the whole state,
-            // sent hashes and bloom filters included, showed in profiles); equality below is
-            // on the whole state.
-            let st = &peer.state;
-            let key = hasher.hash_one((
-                &st.their_heads,
-                &st.last_sent_heads,
-                &st.shared_heads,
-                st.in_flight,
-                st.sent_hashes.len(),
-            ));
-            let bucket = classes.entry(key).or_default();
-            match bucket
-                .iter_mut()
-                .find(|class| self.peers[&class[0]].state == peer.state)
-            {
-                Some(class) => class.push(conn),
-                None => bucket.push(vec![conn]),
+            if !settled(&heads, &peer.state) {
+                classes.add(conn, &peer.state);
             }
         }
         let metrics = &self.shared.metrics;
-        for class in classes.into_values().flatten() {
-            let Some(first) = self.peers.get_mut(&class[0]) else {
-                continue;
-            };
-            let Some(msg) = self.doc.generate_sync_message(&mut first.state) else {
-                continue;
-            };
-            let state = first.state.clone();
-            metrics.fanout_generated.fetch_add(1, Ordering::Relaxed);
-            let frame =
-                SyncFrame::new(&self.shared.server.peer_id, self.id.as_str(), &msg.encode());
-            for (i, conn) in class.iter().enumerate() {
+        for class in classes.into_classes() {
+            let mut state = sync::State::clone(&class.state);
+            let msg = self.doc.generate_sync_message(&mut state);
+            let state = Arc::new(state);
+            let frame = msg.map(|msg| {
+                metrics.fanout_generated.fetch_add(1, Ordering::Relaxed);
+                SyncFrame::new(&self.shared.server.peer_id, self.id.as_str(), &msg.encode())
+            });
+            for conn in &class.members {
                 let Some(peer) = self.peers.get_mut(conn) else {
                     continue;
                 };
-                if i > 0 {
-                    peer.state.clone_from(&state);
+                peer.state = state.clone();
+                if let Some(frame) = &frame {
+                    peer.link.outbox.send(frame.for_target(&peer.link.peer_id));
                 }
-                peer.link.outbox.send(frame.for_target(&peer.link.peer_id));
             }
         }
     }
@@ -824,23 +803,6 @@ pub async fn compact(shared: &Shared, id: &DocId) -> Result<(), DocError> {
     Ok(())
 }
 
-/// Whether `generate_sync_message` would return nothing for this state, decided without the
-/// work it does first (finding the changes the peer lacks through the change graph): the peer
-/// has told us it holds exactly our heads, asks for nothing, summarises its changes from those
-/// heads, and we already sent those heads. Every acknowledgement from every viewer lands here.
-fn settled(heads: &[automerge::ChangeHash], state: &sync::State) -> bool {
-    !heads.is_empty()
-        && state.have_responded
-        && !state.needs_reset
-        && state.last_sent_heads == heads
-        && state.their_heads.as_deref() == Some(heads)
-        && state.their_need.as_ref().is_some_and(Vec::is_empty)
-        && state
-            .their_have
-            .as_ref()
-            .is_some_and(|have| have.iter().all(|h| h.last_sync == heads))
-}
-
 /// Sets `sender` in a CBOR map payload to the authenticated person, whatever the client wrote.
 fn stamp_sender(data: &[u8], person: &Person) -> Vec<u8> {
     use ciborium::Value;
@@ -861,6 +823,22 @@ fn stamp_sender(data: &[u8], person: &Person) -> Vec<u8> {
     ciborium::ser::into_writer(&Value::Map(entries), &mut out)
         .expect("writing to a Vec cannot fail");
     out
+}
+
+/// Splits messages into rounds: every peer's first message, then every peer's second, and so
+/// on, each in arrival order.
+fn rounds<T>(received: Vec<(u64, T, Vec<u8>)>) -> Vec<Vec<(u64, T, Vec<u8>)>> {
+    let mut rounds: Vec<Vec<(u64, T, Vec<u8>)>> = Vec::new();
+    let mut seen: HashMap<u64, usize> = HashMap::new();
+    for item in received {
+        let n = seen.entry(item.0).or_default();
+        if rounds.len() <= *n {
+            rounds.push(Vec::new());
+        }
+        rounds[*n].push(item);
+        *n += 1;
+    }
+    rounds
 }
 
 async fn changed(rx: &mut Option<watch::Receiver<Table>>) -> Result<(), watch::error::RecvError> {
