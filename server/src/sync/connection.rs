@@ -32,6 +32,8 @@ use crate::state::AppState;
 pub const MAX_FRAME_BYTES: usize = 8 << 20;
 /// Outbound frames queued per connection before it counts as too slow.
 const OUTBOX_CAPACITY: usize = 4096;
+/// Most queued frames written with one flush.
+const FRAMES_PER_FLUSH: usize = 64;
 const PING_EVERY: Duration = Duration::from_secs(15);
 /// A peer silent for this long (no pong, no message) is dropped.
 const DEAD_AFTER: Duration = Duration::from_secs(45);
@@ -93,7 +95,7 @@ pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
                 frame = outgoing.recv() => {
                     let Some(frame) = frame else { break "closed" };
                     tokio::select! {
-                        sent = sink.send(Message::Binary(frame.into())) => {
+                        sent = send_queued(&mut sink, frame, &mut outgoing) => {
                             if sent.is_err() {
                                 break "send failed";
                             }
@@ -177,6 +179,24 @@ pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
 fn is_capacity(err: &axum::Error) -> bool {
     let text = err.to_string();
     text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity")
+}
+
+/// Writes `first` and whatever else is queued, with one flush (one system call) for all of
+/// them: a viewer follows seven documents, and their fan-outs often queue frames for it at
+/// the same time. Bounded, so that a busy connection still notices pings and closing.
+async fn send_queued(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    first: Vec<u8>,
+    outgoing: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
+) -> Result<(), axum::Error> {
+    sink.feed(Message::Binary(first.into())).await?;
+    for _ in 1..FRAMES_PER_FLUSH {
+        let Ok(frame) = outgoing.try_recv() else {
+            break;
+        };
+        sink.feed(Message::Binary(frame.into())).await?;
+    }
+    sink.flush().await
 }
 
 /// Writes whatever is queued (an error message) and a close frame, within `CLOSE_GRACE`: the
