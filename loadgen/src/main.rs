@@ -26,6 +26,10 @@ use tokio::time::Instant;
 
 use client::{DocState, Phase, Run, WriterSpec};
 
+/// The allocator the server uses, so that the generator's own CPU time is not spent in malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum Target {
     /// Rapporteur: documents and tokens from its API and CLI.
