@@ -9,8 +9,14 @@
 //! 3. only then swaps the copy in and generates the sync messages that carry the new heads.
 //!
 //! So no peer ever sees heads the database does not hold.
+//!
+//! While a commit is in flight the actor goes on with what does not depend on it: viewers'
+//! acknowledgements of what they were sent before (answered from the stored document), new
+//! peers, presence. Messages that carry changes, and everything after them from the same peer,
+//! wait in order for the next batch, which starts as soon as the commit is done; so does every
+//! later message of a peer whose earlier message waits for the commit.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -140,6 +146,20 @@ struct Peer {
     state: SharedState,
 }
 
+impl Peer {
+    fn new(link: Arc<PeerLink>, access: Access) -> Self {
+        let state = match access {
+            Access::Read => sync::State::new_read_only(),
+            Access::Write => sync::State::new(),
+        };
+        Self {
+            link,
+            access,
+            state: Arc::new(state),
+        }
+    }
+}
+
 struct Actor {
     shared: Arc<Shared>,
     id: DocId,
@@ -149,6 +169,8 @@ struct Actor {
     locked: bool,
     rx: mpsc::Receiver<DocCommand>,
     tx: mpsc::Sender<DocCommand>,
+    /// Commands that arrived during a commit and must wait for it, in arrival order.
+    deferred: VecDeque<DocCommand>,
     /// Bullet identities of `doc`, when known (outcome documents only).
     identities: Option<HashMap<String, BulletIdentity>>,
     /// Hashes of refused changes: anything depending on them is refused too.
@@ -196,6 +218,7 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
         locked,
         rx,
         tx: tx.clone(),
+        deferred: VecDeque::new(),
         identities: None,
         refused: HashSet::new(),
         waiting_bytes: 0,
@@ -239,6 +262,17 @@ impl Actor {
         let idle = self.shared.config.idle_unload;
         let cancel = self.shared.cancel.clone();
         loop {
+            if !self.deferred.is_empty() {
+                let mut batch: Vec<DocCommand> = self.deferred.drain(..).collect();
+                while batch.len() < MAX_BATCH {
+                    match self.rx.try_recv() {
+                        Ok(cmd) => batch.push(cmd),
+                        Err(_) => break,
+                    }
+                }
+                self.handle_batch(batch).await;
+                continue;
+            }
             let presence_due = self.presence_due;
             tokio::select! {
                 biased;
@@ -317,15 +351,7 @@ impl Actor {
                     let conn = link.conn;
                     if let std::collections::hash_map::Entry::Vacant(slot) = self.peers.entry(conn)
                     {
-                        let state = match access {
-                            Access::Read => sync::State::new_read_only(),
-                            Access::Write => sync::State::new(),
-                        };
-                        slot.insert(Peer {
-                            link: link.clone(),
-                            access,
-                            state: Arc::new(state),
-                        });
+                        slot.insert(Peer::new(link.clone(), access));
                         new_peers.push(conn);
                         peers_changed = true;
                     }
@@ -432,7 +458,8 @@ impl Actor {
         );
         if let Some(next) = candidate {
             let chunk = next.save_after(&before);
-            match self.shared.committer.append(self.id.clone(), chunk).await {
+            let waiting: HashSet<u64> = received.iter().map(|(c, _, _)| *c).collect();
+            match self.commit(chunk, waiting).await {
                 Ok(seq) => {
                     // A gap means another node appended in between: read its chunks too.
                     if seq == self.last_seq + 1 {
@@ -474,12 +501,41 @@ impl Actor {
             self.catch_up().await;
         }
 
-        // Each received message gets its answer right after it, as in a one-message-at-a-time
-        // exchange: a later message of the same peer in this batch (an acknowledgement, say)
-        // must not swallow the answer that carries the new heads. So the messages go in rounds
-        // (every peer's first message, then every peer's second, ...) and each round's answers
-        // go out before the next round is received. Within a round the peers are independent,
-        // and those in equal states share the work of receiving and answering.
+        let answered = self.answer(received);
+        let changed = self.doc.get_heads() != before;
+        if changed {
+            let others: Vec<u64> = self
+                .peers
+                .keys()
+                .filter(|c| !answered.contains(c))
+                .copied()
+                .collect();
+            self.fan_out(others);
+        }
+        if changed {
+            self.shared
+                .metrics
+                .fanout_latency
+                .observe(started.elapsed());
+        }
+        if peers_changed {
+            self.report_presence();
+        }
+        if self.presence.is_some() {
+            for conn in new_peers {
+                self.send_presence_to(conn);
+            }
+        }
+    }
+
+    /// Receives messages and answers them. Each received message gets its answer right after
+    /// it, as in a one-message-at-a-time exchange: a later message of the same peer (an
+    /// acknowledgement, say) must not swallow the answer that carries the new heads. So the
+    /// messages go in rounds (every peer's first message, then every peer's second, ...) and
+    /// each round's answers go out before the next round is received. Within a round the peers
+    /// are independent, and those in equal states share the work of receiving and answering.
+    /// Returns the peers answered.
+    fn answer(&mut self, received: Vec<(u64, sync::Message, Vec<u8>)>) -> HashSet<u64> {
         let mut answered: HashSet<u64> = HashSet::new();
         let mut memo = ReceiveMemo::default();
         for round in rounds(received) {
@@ -512,22 +568,94 @@ impl Actor {
         metrics
             .receives_fast
             .fetch_add(memo.fast, Ordering::Relaxed);
-        let changed = self.doc.get_heads() != before;
-        if changed {
-            let others: Vec<u64> = self
-                .peers
-                .keys()
-                .filter(|c| !answered.contains(c))
-                .copied()
-                .collect();
-            self.fan_out(others);
+        answered
+    }
+
+    /// Stores a chunk through the group committer and waits until it is durable, handling
+    /// meanwhile what does not depend on it (`meanwhile`). `waiting`: the peers with messages
+    /// of this batch still to be received after the commit.
+    async fn commit(
+        &mut self,
+        chunk: Vec<u8>,
+        mut waiting: HashSet<u64>,
+    ) -> Result<i64, Arc<crate::store::StoreError>> {
+        let committer = self.shared.committer.clone();
+        let commit = committer.append(self.id.clone(), chunk);
+        tokio::pin!(commit);
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut commit => return result,
+                cmd = self.rx.recv(), if self.deferred.len() < MAX_BATCH => {
+                    let Some(cmd) = cmd else { return commit.await };
+                    let mut cmds = vec![cmd];
+                    while cmds.len() < MAX_BATCH {
+                        match self.rx.try_recv() {
+                            Ok(cmd) => cmds.push(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                    self.meanwhile(cmds, &mut waiting);
+                }
+            }
         }
-        if changed {
-            self.shared
-                .metrics
-                .fanout_latency
-                .observe(started.elapsed());
+    }
+
+    /// Commands that arrived during a commit: acknowledgements (sync messages without changes)
+    /// from peers with nothing waiting, new peers, presence and reads are handled now, against
+    /// the stored document; the rest waits in `deferred`, and so does everything after it from
+    /// the same peer (`waiting`), to keep each peer's messages in order.
+    fn meanwhile(&mut self, cmds: Vec<DocCommand>, waiting: &mut HashSet<u64>) {
+        let mut now: Vec<(u64, sync::Message, Vec<u8>)> = Vec::new();
+        let mut new_peers = Vec::new();
+        let mut peers_changed = false;
+        for cmd in cmds {
+            match cmd {
+                DocCommand::Sync { link, access, data } if !waiting.contains(&link.conn) => {
+                    let msg = match sync::Message::decode(&data) {
+                        Ok(msg) if msg.changes.is_empty() => msg,
+                        // Changes, or malformed: handled in order in the next batch.
+                        _ => {
+                            waiting.insert(link.conn);
+                            self.deferred
+                                .push_back(DocCommand::Sync { link, access, data });
+                            continue;
+                        }
+                    };
+                    if let Err(why) = check_sync_message(&msg) {
+                        self.refuse(&link, why);
+                        continue;
+                    }
+                    let conn = link.conn;
+                    if let std::collections::hash_map::Entry::Vacant(slot) = self.peers.entry(conn)
+                    {
+                        slot.insert(Peer::new(link, access));
+                        new_peers.push(conn);
+                        peers_changed = true;
+                    }
+                    now.push((conn, msg, data));
+                }
+                DocCommand::Ephemeral {
+                    link,
+                    access,
+                    count,
+                    session,
+                    data,
+                } => self.relay_ephemeral(&link, access, count, &session, &data),
+                DocCommand::Leave { conn } if !waiting.contains(&conn) => {
+                    peers_changed |= self.peers.remove(&conn).is_some();
+                    now.retain(|(c, _, _)| *c != conn);
+                }
+                DocCommand::Read(f) => f(&self.doc),
+                other => {
+                    if let DocCommand::Sync { link, .. } = &other {
+                        waiting.insert(link.conn);
+                    }
+                    self.deferred.push_back(other);
+                }
+            }
         }
+        self.answer(now);
         if peers_changed {
             self.report_presence();
         }
