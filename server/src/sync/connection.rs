@@ -22,7 +22,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
 use super::limits::TokenBucket;
-use super::protocol::{ClientMessage, ServerMessage, PROTOCOL_V1};
+use super::protocol::{ClientMessage, DocRef, ServerMessage, PROTOCOL_V1};
 use crate::auth::Person;
 use crate::docs::{Access, DocCommand, DocError, DocHandle, Outbox, PeerLink};
 use crate::ids::{DocId, PeerId};
@@ -54,6 +54,8 @@ struct Connection {
     outbox: Outbox,
     peer: Option<Arc<PeerLink>>,
     docs: HashMap<DocId, (DocHandle, Access)>,
+    /// The ids of `docs` as this peer writes them.
+    raw_ids: HashMap<String, DocId>,
 }
 
 pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
@@ -73,6 +75,7 @@ pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
         outbox,
         peer: None,
         docs: HashMap::new(),
+        raw_ids: HashMap::new(),
     };
     let (mut sink, mut stream) = socket.split();
     let mut ping = interval(PING_EVERY);
@@ -281,7 +284,7 @@ impl Connection {
         }
         match msg {
             ClientMessage::Sync { doc, data, .. } => {
-                let Some((id, access)) = self.resolve(doc.id.as_ref()).await else {
+                let Some((id, access)) = self.resolve(&doc).await else {
                     self.unavailable(&doc.raw);
                     return Next::Continue;
                 };
@@ -299,7 +302,7 @@ impl Connection {
                 data,
                 ..
             } => {
-                if let Some((id, access)) = self.resolve(doc.id.as_ref()).await {
+                if let Some((id, access)) = self.resolve(&doc).await {
                     let cmd = DocCommand::Ephemeral {
                         link: peer,
                         access,
@@ -348,8 +351,13 @@ impl Connection {
     }
 
     /// The document and this person's access to it, if they may read it.
-    async fn resolve(&mut self, id: Option<&DocId>) -> Option<(DocId, Access)> {
-        let id = id?;
+    async fn resolve(&mut self, doc: &DocRef) -> Option<(DocId, Access)> {
+        if let Some(id) = self.raw_ids.get(&doc.raw) {
+            if let Some((_, access)) = self.docs.get(id) {
+                return Some((id.clone(), *access));
+            }
+        }
+        let id = &doc.id()?;
         if let Some((_, access)) = self.docs.get(id) {
             return Some((id.clone(), *access));
         }
@@ -363,6 +371,7 @@ impl Connection {
         };
         let access = self.person.access(&handle.record)?;
         self.docs.insert(id.clone(), (handle, access));
+        self.raw_ids.insert(doc.raw.clone(), id.clone());
         Some((id.clone(), access))
     }
 
