@@ -159,12 +159,13 @@ impl Replica {
         }
     }
 
+    /// Sends what the sync protocol says to send, if anything; returns whether it sent.
     async fn push(
         &mut self,
         conn: &mut Conn,
         doc_id: &str,
         first_kind: &str,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         if let Some(msg) = self.doc.generate_sync_message(&mut self.state) {
             let kind = if self.doc.get_heads().is_empty() {
                 first_kind
@@ -173,8 +174,9 @@ impl Replica {
             };
             let frame = conn.sync_frame(kind, doc_id, msg.encode());
             conn.send(frame).await?;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     fn receive(&mut self, data: &[u8]) -> anyhow::Result<()> {
@@ -358,7 +360,9 @@ pub async fn writer(
                 }
                 edits += 1;
                 run.counters.edits_sent.fetch_add(1, Relaxed);
-                r.push(&mut conn, &doc_id, "sync").await?;
+                if r.push(&mut conn, &doc_id, "sync").await? {
+                    run.counters.frames_from_writers.fetch_add(1, Relaxed);
+                }
             }
             frame = conn.next() => {
                 let Some(frame) = frame else { anyhow::bail!("connection closed") };
@@ -366,7 +370,9 @@ pub async fn writer(
                 match wire::decode(&frame) {
                     Incoming::Sync { doc, data } if doc == doc_id => {
                         r.receive(&data)?;
-                        r.push(&mut conn, &doc_id, "sync").await?;
+                        if r.push(&mut conn, &doc_id, "sync").await? {
+                            run.counters.frames_from_writers.fetch_add(1, Relaxed);
+                        }
                         if let Some(p) = pending(&r.doc, &r.state, &actor) {
                             let now = edits.saturating_sub(p);
                             if now > accepted {

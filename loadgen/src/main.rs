@@ -377,6 +377,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         "changes_to_viewers": c.changes_to_viewers.load(Relaxed),
         "acks_from_viewers": c.acks_sent.load(Relaxed),
         "frames_to_writers": c.frames_to_writers.load(Relaxed),
+        "frames_from_writers": c.frames_from_writers.load(Relaxed),
         "lost_edits": sent.saturating_sub(accepted),
         "viewer_docs_diverged": viewer_docs_diverged,
         "writers_diverged": writers_diverged,
