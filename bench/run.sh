@@ -11,7 +11,8 @@
 # Knobs (environment): PARTS (default "meeting growth cold"), ONLY_SERVERS (e.g. "stock"),
 # OUT (a result directory; reruns into it replace those runs), DURATION (s, meeting run; default 300), STEP_DURATION (s, each search
 # step; default 20), VIEWERS (default 1000), VIEWER_STEPS, RATE_STEPS, BASELINE_BIN (an older
-# rapporteur binary to measure as "before"), PG_URL (default postgres://postgres@127.0.0.1:5432).
+# rapporteur binary to measure as "before") and BASELINE_LABEL (its name in the report), PG_URL
+# (default postgres://postgres@127.0.0.1:5432).
 # Everything listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,7 @@ VIEWER_STEPS=${VIEWER_STEPS:-"100 250 500 1000 1500 2000 3000"}
 RATE_STEPS=${RATE_STEPS:-"5 10 20 40 80"}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 BASELINE_BIN=${BASELINE_BIN:-}
+BASELINE_LABEL=${BASELINE_LABEL:-Rapporteur before the fan-out work}
 # Parts to run (all by default): meeting, growth, cold; and servers to run them against.
 PARTS=${PARTS:-"meeting growth cold"}
 ONLY_SERVERS=${ONLY_SERVERS:-}
@@ -46,6 +48,7 @@ LOADGEN=$ROOT/target/release/rapporteur-loadgen
   echo "  \"kernel\": \"$(uname -r)\","
   echo "  \"load_before\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
   echo "  \"commit\": \"$(git rev-parse --short HEAD)\","
+  echo "  \"baseline_label\": \"$BASELINE_LABEL\","
   echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\""
   echo "}"
 } > "$OUT/machine.json"

@@ -26,6 +26,10 @@ use tokio::time::Instant;
 
 use client::{DocState, Phase, Run, WriterSpec};
 
+/// The allocator the server uses, so that the generator's own CPU time is not spent in malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum Target {
     /// Rapporteur: documents and tokens from its API and CLI.
@@ -373,6 +377,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         "changes_to_viewers": c.changes_to_viewers.load(Relaxed),
         "acks_from_viewers": c.acks_sent.load(Relaxed),
         "frames_to_writers": c.frames_to_writers.load(Relaxed),
+        "frames_from_writers": c.frames_from_writers.load(Relaxed),
         "lost_edits": sent.saturating_sub(accepted),
         "viewer_docs_diverged": viewer_docs_diverged,
         "writers_diverged": writers_diverged,

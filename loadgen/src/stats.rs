@@ -70,6 +70,8 @@ pub struct Counters {
     pub frames_to_viewers: AtomicU64,
     pub changes_to_viewers: AtomicU64,
     pub frames_to_writers: AtomicU64,
+    /// Sync messages writers sent while typing (edits and answers).
+    pub frames_from_writers: AtomicU64,
     pub acks_sent: AtomicU64,
     pub errors: AtomicU64,
     pub viewers_ready: AtomicU64,

@@ -11,6 +11,7 @@ use ciborium::Value;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -85,7 +86,13 @@ impl Conn {
     pub async fn join(url: &str) -> anyhow::Result<Self> {
         let (ws, _) = tokio::time::timeout(
             Duration::from_secs(30),
-            tokio_tungstenite::connect_async(url),
+            // As browsers do: no Nagle delay. And a small read buffer: tungstenite zeroes
+            // the free part of it before every read (128 KiB by default).
+            tokio_tungstenite::connect_async_with_config(
+                url,
+                Some(WebSocketConfig::default().read_buffer_size(8 * 1024)),
+                true,
+            ),
         )
         .await
         .context("connecting timed out")?

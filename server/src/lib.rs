@@ -52,6 +52,12 @@ pub async fn serve(
     let cancel = state.shutdown.clone();
     // The peer address is what the per-address connection cap counts.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Sync frames are small and latency is the point: no Nagle delay on them.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

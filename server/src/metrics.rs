@@ -59,6 +59,12 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     /// Sync messages generated for fan-out: one per class of peers with equal sync states.
     pub fanout_generated: AtomicU64,
+    /// Sync messages without changes received by taking the result of an equal one received
+    /// in an equal state (see `docs::fanout`).
+    pub receives_shared: AtomicU64,
+    /// Acknowledgements received without automerge's walk of the change graph (see
+    /// `docs::fanout`).
+    pub receives_fast: AtomicU64,
     pub store_batches: AtomicU64,
     pub store_chunks: AtomicU64,
     store_unhealthy: AtomicBool,
@@ -138,6 +144,16 @@ impl Metrics {
                 "rapporteur_fanout_generated_total",
                 "Sync messages generated for fan-out (one per group of peers in the same sync state).",
                 &self.fanout_generated,
+            ),
+            (
+                "rapporteur_receives_shared_total",
+                "Acknowledgements received by reusing the result of an equal one from a peer in the same sync state.",
+                &self.receives_shared,
+            ),
+            (
+                "rapporteur_receives_fast_total",
+                "Acknowledgements received without walking the change graph.",
+                &self.receives_fast,
             ),
             (
                 "rapporteur_store_batches_total",

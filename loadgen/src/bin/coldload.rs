@@ -17,6 +17,10 @@ use rapporteur::docs::load_doc;
 use rapporteur::ids::DocId;
 use rapporteur::store::Store;
 
+/// The server's allocator: the load is timed as the server does it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "rapporteur-coldload",
@@ -113,14 +117,26 @@ async fn time_loads(
     let mut read = Vec::new();
     let mut load = Vec::new();
     let mut total = Vec::new();
+    let mut first = Vec::new();
     let mut chunk_count = 0;
     for _ in 0..repeat.max(1) {
         let t0 = Instant::now();
         let chunks = store.load_chunks(id).await?;
         let t1 = Instant::now();
         chunk_count = chunks.len();
+        let first_chunk = chunks[0].data.clone();
         let doc = tokio::task::spawn_blocking(move || load_doc(&chunks)).await??;
         let t2 = Instant::now();
+        // The first chunk alone (the snapshot, when there is one): how much of `load_doc` is
+        // automerge rebuilding the document, and how much the increments after it.
+        let head = first_chunk.clone();
+        first.push(
+            tokio::task::spawn_blocking(move || {
+                let t = Instant::now();
+                Automerge::load(&head).map(|_| t.elapsed())
+            })
+            .await??,
+        );
         anyhow::ensure!(
             doc.get_changes(&[]).len() == expect,
             "loaded a different document"
@@ -140,6 +156,7 @@ async fn time_loads(
         "chunks": chunk_count,
         "read_chunks": ms(&mut read),
         "load_doc": ms(&mut load),
+        "load_first_chunk": ms(&mut first),
         "total": ms(&mut total),
     }))
 }

@@ -14,8 +14,14 @@
 //! actor's owner (`Store::claim_actors`) before the change is stored, so every stored change of
 //! a client names its person; the owners of the document's actors are kept here to refuse a
 //! change written with someone else's actor (`schema::check_actors`).
+//!
+//! While a commit is in flight the actor goes on with what does not depend on it: viewers'
+//! acknowledgements of what they were sent before (answered from the stored document), new
+//! peers, presence. Messages that carry changes, and everything after them from the same peer,
+//! wait in order for the next batch, which starts as soon as the commit is done; so does every
+//! later message of a peer whose earlier message waits for the commit.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +31,7 @@ use automerge::{Automerge, AutomergeError, ReadDoc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::fanout::{settled, Classes, ReceiveMemo, SharedState};
 use super::schema::{self, ActorOwners, BulletIdentity, Writer};
 use super::summary_state::{self, SummaryStatePublisher};
 use super::{forget, spawn_for, DocError, DocHandle, Docs, Shared};
@@ -151,7 +158,21 @@ pub enum DocCommand {
 struct Peer {
     link: Arc<PeerLink>,
     access: Access,
-    state: sync::State,
+    state: SharedState,
+}
+
+impl Peer {
+    fn new(link: Arc<PeerLink>, access: Access) -> Self {
+        let state = match access {
+            Access::Read => sync::State::new_read_only(),
+            Access::Write => sync::State::new(),
+        };
+        Self {
+            link,
+            access,
+            state: Arc::new(state),
+        }
+    }
 }
 
 struct Actor {
@@ -163,6 +184,8 @@ struct Actor {
     locked: bool,
     rx: mpsc::Receiver<DocCommand>,
     tx: mpsc::Sender<DocCommand>,
+    /// Commands that arrived during a commit and must wait for it, in arrival order.
+    deferred: VecDeque<DocCommand>,
     /// Bullet identities of `doc`, when known (outcome documents only).
     identities: Option<HashMap<String, BulletIdentity>>,
     /// Who owns each client actor of `doc`, as recorded in the store.
@@ -217,6 +240,7 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
         locked,
         rx,
         tx: tx.clone(),
+        deferred: VecDeque::new(),
         identities: None,
         owners,
         summary_state,
@@ -279,6 +303,17 @@ impl Actor {
         let idle = self.shared.config.idle_unload;
         let cancel = self.shared.cancel.clone();
         loop {
+            if !self.deferred.is_empty() {
+                let mut batch: Vec<DocCommand> = self.deferred.drain(..).collect();
+                while batch.len() < MAX_BATCH {
+                    match self.rx.try_recv() {
+                        Ok(cmd) => batch.push(cmd),
+                        Err(_) => break,
+                    }
+                }
+                self.handle_batch(batch).await;
+                continue;
+            }
             let presence_due = self.presence_due;
             tokio::select! {
                 biased;
@@ -346,7 +381,7 @@ impl Actor {
         let mut candidate_ids = self.identities.clone();
         let mut writers: Vec<Arc<PeerLink>> = Vec::new();
         let mut edits: Vec<oneshot::Sender<Result<(), DocError>>> = Vec::new();
-        let mut received: Vec<(u64, sync::Message)> = Vec::new();
+        let mut received: Vec<(u64, sync::Message, Vec<u8>)> = Vec::new();
         let mut new_peers: Vec<u64> = Vec::new();
         let mut peers_changed = false;
         let mut catch_up = false;
@@ -357,15 +392,7 @@ impl Actor {
                     let conn = link.conn;
                     if let std::collections::hash_map::Entry::Vacant(slot) = self.peers.entry(conn)
                     {
-                        let state = match access {
-                            Access::Read => sync::State::new_read_only(),
-                            Access::Write => sync::State::new(),
-                        };
-                        slot.insert(Peer {
-                            link: link.clone(),
-                            access,
-                            state,
-                        });
+                        slot.insert(Peer::new(link.clone(), access));
                         new_peers.push(conn);
                         peers_changed = true;
                     }
@@ -453,7 +480,7 @@ impl Actor {
                     // Received again after the commit, changes included: they are in the
                     // document by then (a no-op to load), and the sync state's bookkeeping
                     // depends on seeing them.
-                    received.push((conn, msg));
+                    received.push((conn, msg, data));
                 }
                 DocCommand::Ephemeral {
                     link,
@@ -466,7 +493,7 @@ impl Actor {
                 }
                 DocCommand::Leave { conn } => {
                     peers_changed |= self.peers.remove(&conn).is_some();
-                    received.retain(|(c, _)| *c != conn);
+                    received.retain(|(c, _, _)| *c != conn);
                 }
                 DocCommand::Edit { f, done } => {
                     let mut next = candidate.as_ref().unwrap_or(&self.doc).clone();
@@ -521,7 +548,8 @@ impl Actor {
         }
         if let Some(next) = candidate {
             let chunk = next.save_after(&before);
-            match self.shared.committer.append(self.id.clone(), chunk).await {
+            let waiting: HashSet<u64> = received.iter().map(|(c, _, _)| *c).collect();
+            match self.commit(chunk, waiting).await {
                 Ok(seq) => {
                     // A gap means another node appended in between: read its chunks too.
                     if seq == self.last_seq + 1 {
@@ -551,7 +579,7 @@ impl Actor {
                             "the server could not store your change; it was not applied",
                         );
                     }
-                    received.retain(|(c, _)| !writer_conns.contains(c));
+                    received.retain(|(c, _, _)| !writer_conns.contains(c));
                     for done in edits {
                         let _ = done.send(Err(DocError::Store(err.clone())));
                     }
@@ -563,24 +591,7 @@ impl Actor {
             self.catch_up().await;
         }
 
-        // Each received message gets its answer right after it, as in a one-message-at-a-time
-        // exchange: a later message of the same peer in this batch (an acknowledgement, say)
-        // must not swallow the answer that carries the new heads.
-        let mut answered: HashSet<u64> = HashSet::new();
-        for (conn, msg) in received {
-            let Some(peer) = self.peers.get_mut(&conn) else {
-                continue;
-            };
-            let size: usize = msg.changes.iter().map(<[u8]>::len).sum();
-            if self.doc.receive_sync_message(&mut peer.state, msg).is_err() {
-                let link = peer.link.clone();
-                self.refuse(&link, "the sync message could not be applied");
-                continue;
-            }
-            answered.insert(conn);
-            self.bound_waiting(size, conn);
-            self.send_sync(conn);
-        }
+        let answered = self.answer(received);
         let changed = self.doc.get_heads() != before;
         if changed {
             if let Some(publisher) = &self.summary_state {
@@ -600,6 +611,144 @@ impl Actor {
                 .fanout_latency
                 .observe(started.elapsed());
         }
+        if peers_changed {
+            self.report_presence();
+        }
+        if self.presence.is_some() {
+            for conn in new_peers {
+                self.send_presence_to(conn);
+            }
+        }
+    }
+
+    /// Receives messages and answers them. Each received message gets its answer right after
+    /// it, as in a one-message-at-a-time exchange: a later message of the same peer (an
+    /// acknowledgement, say) must not swallow the answer that carries the new heads. So the
+    /// messages go in rounds (every peer's first message, then every peer's second, ...) and
+    /// each round's answers go out before the next round is received. Within a round the peers
+    /// are independent, and those in equal states share the work of receiving and answering.
+    /// Returns the peers answered.
+    fn answer(&mut self, received: Vec<(u64, sync::Message, Vec<u8>)>) -> HashSet<u64> {
+        let mut answered: HashSet<u64> = HashSet::new();
+        let mut memo = ReceiveMemo::default();
+        for round in rounds(received) {
+            let mut to_answer = Vec::with_capacity(round.len());
+            for (conn, msg, raw) in round {
+                let Some(peer) = self.peers.get_mut(&conn) else {
+                    continue;
+                };
+                let size: usize = msg.changes.iter().map(<[u8]>::len).sum();
+                if memo
+                    .receive(&mut self.doc, &mut peer.state, msg, &raw)
+                    .is_err()
+                {
+                    let link = peer.link.clone();
+                    self.refuse(&link, "the sync message could not be applied");
+                    continue;
+                }
+                answered.insert(conn);
+                if size > 0 {
+                    self.bound_waiting(size, conn);
+                }
+                to_answer.push(conn);
+            }
+            self.fan_out(to_answer);
+        }
+        let metrics = &self.shared.metrics;
+        metrics
+            .receives_shared
+            .fetch_add(memo.shared, Ordering::Relaxed);
+        metrics
+            .receives_fast
+            .fetch_add(memo.fast, Ordering::Relaxed);
+        answered
+    }
+
+    /// Stores a chunk through the group committer and waits until it is durable, handling
+    /// meanwhile what does not depend on it (`meanwhile`). `waiting`: the peers with messages
+    /// of this batch still to be received after the commit.
+    async fn commit(
+        &mut self,
+        chunk: Vec<u8>,
+        mut waiting: HashSet<u64>,
+    ) -> Result<i64, Arc<crate::store::StoreError>> {
+        let committer = self.shared.committer.clone();
+        let commit = committer.append(self.id.clone(), chunk);
+        tokio::pin!(commit);
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut commit => return result,
+                cmd = self.rx.recv(), if self.deferred.len() < MAX_BATCH => {
+                    let Some(cmd) = cmd else { return commit.await };
+                    let mut cmds = vec![cmd];
+                    while cmds.len() < MAX_BATCH {
+                        match self.rx.try_recv() {
+                            Ok(cmd) => cmds.push(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                    self.meanwhile(cmds, &mut waiting);
+                }
+            }
+        }
+    }
+
+    /// Commands that arrived during a commit: acknowledgements (sync messages without changes)
+    /// from peers with nothing waiting, new peers, presence and reads are handled now, against
+    /// the stored document; the rest waits in `deferred`, and so does everything after it from
+    /// the same peer (`waiting`), to keep each peer's messages in order.
+    fn meanwhile(&mut self, cmds: Vec<DocCommand>, waiting: &mut HashSet<u64>) {
+        let mut now: Vec<(u64, sync::Message, Vec<u8>)> = Vec::new();
+        let mut new_peers = Vec::new();
+        let mut peers_changed = false;
+        for cmd in cmds {
+            match cmd {
+                DocCommand::Sync { link, access, data } if !waiting.contains(&link.conn) => {
+                    let msg = match sync::Message::decode(&data) {
+                        Ok(msg) if msg.changes.is_empty() => msg,
+                        // Changes, or malformed: handled in order in the next batch.
+                        _ => {
+                            waiting.insert(link.conn);
+                            self.deferred
+                                .push_back(DocCommand::Sync { link, access, data });
+                            continue;
+                        }
+                    };
+                    if let Err(why) = check_sync_message(&msg) {
+                        self.refuse(&link, why);
+                        continue;
+                    }
+                    let conn = link.conn;
+                    if let std::collections::hash_map::Entry::Vacant(slot) = self.peers.entry(conn)
+                    {
+                        slot.insert(Peer::new(link, access));
+                        new_peers.push(conn);
+                        peers_changed = true;
+                    }
+                    now.push((conn, msg, data));
+                }
+                DocCommand::Ephemeral {
+                    link,
+                    access,
+                    count,
+                    session,
+                    data,
+                } => self.relay_ephemeral(&link, access, count, &session, &data),
+                DocCommand::Leave { conn } if !waiting.contains(&conn) => {
+                    peers_changed |= self.peers.remove(&conn).is_some();
+                    now.retain(|(c, _, _)| *c != conn);
+                }
+                DocCommand::Read(f) => f(&self.doc),
+                other => {
+                    if let DocCommand::Sync { link, .. } = &other {
+                        waiting.insert(link.conn);
+                    }
+                    self.deferred.push_back(other);
+                }
+            }
+        }
+        self.answer(now);
         if peers_changed {
             self.report_presence();
         }
@@ -734,80 +883,38 @@ impl Actor {
         }
     }
 
-    /// Sends a peer whatever the sync protocol says it needs now, if anything.
-    fn send_sync(&mut self, conn: u64) {
-        let heads = self.doc.get_heads();
-        let Some(peer) = self.peers.get_mut(&conn) else {
-            return;
-        };
-        if settled(&heads, &peer.state) {
-            return;
-        }
-        if let Some(msg) = self.doc.generate_sync_message(&mut peer.state) {
-            let frame =
-                SyncFrame::new(&self.shared.server.peer_id, self.id.as_str(), &msg.encode());
-            peer.link.outbox.send(frame.for_target(&peer.link.peer_id));
-        }
-    }
-
-    /// `send_sync` for many peers at once. A sync message is a pure function of the document
-    /// and the peer's sync state, and so is the state it leaves behind: peers whose states are
-    /// equal (viewers that acknowledged the same heads, the common case) get one generated and
-    /// encoded message between them and end in one state. The work is per distinct state, not
-    /// per peer.
+    /// Sends each peer whatever the sync protocol says it needs now, if anything. Peers whose
+    /// states are equal (viewers that acknowledged the same heads, the common case) get one
+    /// generated and encoded message between them and end in one state (`fanout`): the work is
+    /// per distinct state, not per peer.
     fn fan_out(&mut self, conns: Vec<u64>) {
         let heads = self.doc.get_heads();
-        use std::hash::BuildHasher;
-        let hasher = std::hash::RandomState::new();
-        // State hash -> classes of peers with equal states (hash collisions make more classes).
-        let mut classes: HashMap<u64, Vec<Vec<u64>>> = HashMap::new();
+        let mut classes = Classes::default();
         for conn in conns {
             let Some(peer) = self.peers.get(&conn) else {
                 continue;
             };
-            if settled(&heads, &peer.state) {
-                continue;
-            }
-            // Bucket by the fields that tell states apart in practice (hashing the whole state,
-            // sent hashes and bloom filters included, showed in profiles); equality below is
-            // on the whole state.
-            let st = &peer.state;
-            let key = hasher.hash_one((
-                &st.their_heads,
-                &st.last_sent_heads,
-                &st.shared_heads,
-                st.in_flight,
-                st.sent_hashes.len(),
-            ));
-            let bucket = classes.entry(key).or_default();
-            match bucket
-                .iter_mut()
-                .find(|class| self.peers[&class[0]].state == peer.state)
-            {
-                Some(class) => class.push(conn),
-                None => bucket.push(vec![conn]),
+            if !settled(&heads, &peer.state) {
+                classes.add(conn, &peer.state);
             }
         }
         let metrics = &self.shared.metrics;
-        for class in classes.into_values().flatten() {
-            let Some(first) = self.peers.get_mut(&class[0]) else {
-                continue;
-            };
-            let Some(msg) = self.doc.generate_sync_message(&mut first.state) else {
-                continue;
-            };
-            let state = first.state.clone();
-            metrics.fanout_generated.fetch_add(1, Ordering::Relaxed);
-            let frame =
-                SyncFrame::new(&self.shared.server.peer_id, self.id.as_str(), &msg.encode());
-            for (i, conn) in class.iter().enumerate() {
+        for class in classes.into_classes() {
+            let mut state = sync::State::clone(&class.state);
+            let msg = self.doc.generate_sync_message(&mut state);
+            let state = Arc::new(state);
+            let frame = msg.map(|msg| {
+                metrics.fanout_generated.fetch_add(1, Ordering::Relaxed);
+                SyncFrame::new(&self.shared.server.peer_id, self.id.as_str(), &msg.encode())
+            });
+            for conn in &class.members {
                 let Some(peer) = self.peers.get_mut(conn) else {
                     continue;
                 };
-                if i > 0 {
-                    peer.state.clone_from(&state);
+                peer.state = state.clone();
+                if let Some(frame) = &frame {
+                    peer.link.outbox.send(frame.for_target(&peer.link.peer_id));
                 }
-                peer.link.outbox.send(frame.for_target(&peer.link.peer_id));
             }
         }
     }
@@ -1018,23 +1125,6 @@ fn without_queue(doc: &Automerge) -> Automerge {
     copy
 }
 
-/// Whether `generate_sync_message` would return nothing for this state, decided without the
-/// work it does first (finding the changes the peer lacks through the change graph): the peer
-/// has told us it holds exactly our heads, asks for nothing, summarises its changes from those
-/// heads, and we already sent those heads. Every acknowledgement from every viewer lands here.
-fn settled(heads: &[automerge::ChangeHash], state: &sync::State) -> bool {
-    !heads.is_empty()
-        && state.have_responded
-        && !state.needs_reset
-        && state.last_sent_heads == heads
-        && state.their_heads.as_deref() == Some(heads)
-        && state.their_need.as_ref().is_some_and(Vec::is_empty)
-        && state
-            .their_have
-            .as_ref()
-            .is_some_and(|have| have.iter().all(|h| h.last_sync == heads))
-}
-
 /// Sets `sender` in a CBOR map payload to the authenticated person, whatever the client wrote.
 fn stamp_sender(data: &[u8], person: &Person) -> Vec<u8> {
     use ciborium::Value;
@@ -1055,6 +1145,22 @@ fn stamp_sender(data: &[u8], person: &Person) -> Vec<u8> {
     ciborium::ser::into_writer(&Value::Map(entries), &mut out)
         .expect("writing to a Vec cannot fail");
     out
+}
+
+/// Splits messages into rounds: every peer's first message, then every peer's second, and so
+/// on, each in arrival order.
+fn rounds<T>(received: Vec<(u64, T, Vec<u8>)>) -> Vec<Vec<(u64, T, Vec<u8>)>> {
+    let mut rounds: Vec<Vec<(u64, T, Vec<u8>)>> = Vec::new();
+    let mut seen: HashMap<u64, usize> = HashMap::new();
+    for item in received {
+        let n = seen.entry(item.0).or_default();
+        if rounds.len() <= *n {
+            rounds.push(Vec::new());
+        }
+        rounds[*n].push(item);
+        *n += 1;
+    }
+    rounds
 }
 
 async fn changed(rx: &mut Option<watch::Receiver<Table>>) -> Result<(), watch::error::RecvError> {

@@ -6,6 +6,7 @@
 //! happens once per document even when many connections ask for it at the same moment.
 
 mod actor;
+mod fanout;
 pub mod format;
 pub mod init;
 pub mod json;

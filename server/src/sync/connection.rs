@@ -22,7 +22,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
 use super::limits::TokenBucket;
-use super::protocol::{ClientMessage, ServerMessage, PROTOCOL_V1};
+use super::protocol::{ClientMessage, DocRef, ServerMessage, PROTOCOL_V1};
 use crate::auth::Person;
 use crate::docs::{Access, DocCommand, DocError, DocHandle, Outbox, PeerLink};
 use crate::ids::{DocId, PeerId};
@@ -32,6 +32,8 @@ use crate::state::AppState;
 pub const MAX_FRAME_BYTES: usize = 8 << 20;
 /// Outbound frames queued per connection before it counts as too slow.
 const OUTBOX_CAPACITY: usize = 4096;
+/// Most queued frames written with one flush.
+const FRAMES_PER_FLUSH: usize = 64;
 const PING_EVERY: Duration = Duration::from_secs(15);
 /// A peer silent for this long (no pong, no message) is dropped.
 const DEAD_AFTER: Duration = Duration::from_secs(45);
@@ -52,6 +54,8 @@ struct Connection {
     outbox: Outbox,
     peer: Option<Arc<PeerLink>>,
     docs: HashMap<DocId, (DocHandle, Access)>,
+    /// The ids of `docs` as this peer writes them.
+    raw_ids: HashMap<String, DocId>,
 }
 
 pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
@@ -71,6 +75,7 @@ pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
         outbox,
         peer: None,
         docs: HashMap::new(),
+        raw_ids: HashMap::new(),
     };
     let (mut sink, mut stream) = socket.split();
     let mut ping = interval(PING_EVERY);
@@ -93,7 +98,7 @@ pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
                 frame = outgoing.recv() => {
                     let Some(frame) = frame else { break "closed" };
                     tokio::select! {
-                        sent = sink.send(Message::Binary(frame.into())) => {
+                        sent = send_queued(&mut sink, frame, &mut outgoing) => {
                             if sent.is_err() {
                                 break "send failed";
                             }
@@ -179,6 +184,24 @@ fn is_capacity(err: &axum::Error) -> bool {
     text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity")
 }
 
+/// Writes `first` and whatever else is queued, with one flush (one system call) for all of
+/// them: a viewer follows seven documents, and their fan-outs often queue frames for it at
+/// the same time. Bounded, so that a busy connection still notices pings and closing.
+async fn send_queued(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    first: Vec<u8>,
+    outgoing: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
+) -> Result<(), axum::Error> {
+    sink.feed(Message::Binary(first.into())).await?;
+    for _ in 1..FRAMES_PER_FLUSH {
+        let Ok(frame) = outgoing.try_recv() else {
+            break;
+        };
+        sink.feed(Message::Binary(frame.into())).await?;
+    }
+    sink.flush().await
+}
+
 /// Writes whatever is queued (an error message) and a close frame, within `CLOSE_GRACE`: the
 /// peer may have stopped reading.
 async fn close_with(
@@ -261,7 +284,7 @@ impl Connection {
         }
         match msg {
             ClientMessage::Sync { doc, data, .. } => {
-                let Some((id, access)) = self.resolve(doc.id.as_ref()).await else {
+                let Some((id, access)) = self.resolve(&doc).await else {
                     self.unavailable(&doc.raw);
                     return Next::Continue;
                 };
@@ -279,7 +302,7 @@ impl Connection {
                 data,
                 ..
             } => {
-                if let Some((id, access)) = self.resolve(doc.id.as_ref()).await {
+                if let Some((id, access)) = self.resolve(&doc).await {
                     let cmd = DocCommand::Ephemeral {
                         link: peer,
                         access,
@@ -328,8 +351,13 @@ impl Connection {
     }
 
     /// The document and this person's access to it, if they may read it.
-    async fn resolve(&mut self, id: Option<&DocId>) -> Option<(DocId, Access)> {
-        let id = id?;
+    async fn resolve(&mut self, doc: &DocRef) -> Option<(DocId, Access)> {
+        if let Some(id) = self.raw_ids.get(&doc.raw) {
+            if let Some((_, access)) = self.docs.get(id) {
+                return Some((id.clone(), *access));
+            }
+        }
+        let id = &doc.id()?;
         if let Some((_, access)) = self.docs.get(id) {
             return Some((id.clone(), *access));
         }
@@ -343,6 +371,7 @@ impl Connection {
         };
         let access = self.person.access(&handle.record)?;
         self.docs.insert(id.clone(), (handle, access));
+        self.raw_ids.insert(doc.raw.clone(), id.clone());
         Some((id.clone(), access))
     }
 

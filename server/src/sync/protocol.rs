@@ -48,11 +48,18 @@ pub enum ClientMessage {
     },
 }
 
-/// A document id as the client wrote it: parsed if well formed, kept raw for the reply if not.
+/// A document id as the client wrote it, kept raw for the reply if it is not well formed.
+/// Parsed on demand (`id`): the parse checks a base58 checksum, and a connection that knows
+/// the raw id already need not pay that on every message.
 #[derive(Debug, PartialEq, Clone)]
 pub struct DocRef {
     pub raw: String,
-    pub id: Option<DocId>,
+}
+
+impl DocRef {
+    pub fn id(&self) -> Option<DocId> {
+        DocId::parse(&self.raw)
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -88,10 +95,8 @@ impl ClientMessage {
         let kind = fields.text("type")?;
         let sender = || fields.text("senderId").map(|s| PeerId(s.to_owned()));
         let doc = || {
-            let raw = fields.text("documentId")?.to_owned();
             Ok::<_, DecodeError>(DocRef {
-                id: DocId::parse(&raw),
-                raw,
+                raw: fields.text("documentId")?.to_owned(),
             })
         };
         Ok(match kind {
@@ -489,7 +494,7 @@ mod tests {
         match ClientMessage::decode(&bytes).unwrap() {
             ClientMessage::Ephemeral { count, doc: d, .. } => {
                 assert_eq!(count, 3);
-                assert_eq!(d.id, Some(doc));
+                assert_eq!(d.id(), Some(doc));
             }
             other => panic!("unexpected {other:?}"),
         }
