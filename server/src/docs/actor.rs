@@ -628,15 +628,31 @@ impl Actor {
     /// each round's answers go out before the next round is received. Within a round the peers
     /// are independent, and those in equal states share the work of receiving and answering.
     /// Returns the peers answered.
+    ///
+    /// A message whose changes waited for a dependency when it was checked, and whose
+    /// dependency a later message of the same batch brought, would apply them here, unchecked
+    /// and unstored: such a message, and everything after it from the same peer, goes back to
+    /// the head of the next batch, where it is checked and stored like any other.
     fn answer(&mut self, received: Vec<(u64, sync::Message, Vec<u8>)>) -> HashSet<u64> {
         let mut answered: HashSet<u64> = HashSet::new();
         let mut memo = ReceiveMemo::default();
+        let mut again: Vec<DocCommand> = Vec::new();
+        let mut held: HashSet<u64> = HashSet::new();
         for round in rounds(received) {
             let mut to_answer = Vec::with_capacity(round.len());
             for (conn, msg, raw) in round {
                 let Some(peer) = self.peers.get_mut(&conn) else {
                     continue;
                 };
+                if held.contains(&conn) || would_apply(&self.doc, &msg) {
+                    held.insert(conn);
+                    again.push(DocCommand::Sync {
+                        link: peer.link.clone(),
+                        access: peer.access,
+                        data: raw,
+                    });
+                    continue;
+                }
                 let size: usize = msg.changes.iter().map(<[u8]>::len).sum();
                 if memo
                     .receive(&mut self.doc, &mut peer.state, msg, &raw)
@@ -653,6 +669,12 @@ impl Actor {
                 to_answer.push(conn);
             }
             self.fan_out(to_answer);
+        }
+        if !again.is_empty() {
+            // Before anything of theirs that arrived during the commit.
+            for cmd in again.into_iter().rev() {
+                self.deferred.push_front(cmd);
+            }
         }
         let metrics = &self.shared.metrics;
         metrics
@@ -1114,6 +1136,21 @@ pub async fn compact(shared: &Shared, id: &DocId) -> Result<(), DocError> {
     shared.store.compact(id, upto, &snapshot).await?;
     tracing::debug!(doc = %id, upto, bytes = snapshot.len(), "compacted");
     Ok(())
+}
+
+/// Whether receiving `msg` would apply a change `doc` does not hold: one of its changes is new
+/// and has every dependency in `doc`. (A message whose new changes all lack a dependency
+/// applies nothing: they can only wait.)
+fn would_apply(doc: &Automerge, msg: &sync::Message) -> bool {
+    msg.changes.iter().any(|chunk| {
+        automerge::Change::try_from(chunk).is_ok_and(|change| {
+            doc.get_change_by_hash(&change.hash()).is_none()
+                && change
+                    .deps()
+                    .iter()
+                    .all(|dep| doc.get_change_by_hash(dep).is_some())
+        })
+    })
 }
 
 /// A copy of `doc` without the changes waiting in its queue for their dependencies. (Saving

@@ -461,3 +461,65 @@ async fn changes_waiting_too_long_for_their_dependencies_are_dropped() {
     assert_eq!(bullet_texts(&witness.doc), ["The first text"]);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_waiting_change_whose_dependency_comes_next_is_still_checked() {
+    let server = TestServer::start().await;
+    let doc = server.group_doc(1).await;
+    let token = server.invite(Role::Rapporteur, Some(1)).await;
+    let me = server.person_id(&token).await;
+    let reader_token = server.invite(Role::Delegate, None).await;
+    let mut reader = Peer::join(&server.ws_url(&reader_token)).await;
+    let mut witness = Replica::fetch(&mut reader, &doc).await;
+    let dimension = |d: &automerge::Automerge| {
+        let json = rapporteur::docs::json::document_json(d, None);
+        json["group"]["dimension"].as_str().unwrap().to_owned()
+    };
+    let original = dimension(&witness.doc);
+
+    // A valid change A, and on top of it a change B the schema refuses. B is sent first, so
+    // it waits for A; A follows at once, often in the same batch. B must be checked when A
+    // lets it apply, not slip in with A's answer.
+    for round in 0..20 {
+        let mut peer = Peer::join(&server.ws_url(&token)).await;
+        let mut replica = Replica::fetch(&mut peer, &doc).await;
+        let base = replica.doc.get_heads();
+        add_bullet(
+            &mut replica.doc,
+            &format!("b-{round}"),
+            &format!("Valid {round}"),
+            &me,
+            "proposed",
+        );
+        replica
+            .doc
+            .transact::<_, _, AutomergeError>(|tx| {
+                let group = tx.get(ROOT, "group")?.unwrap().1;
+                tx.put(&group, "dimension", format!("Hijacked {round}"))?;
+                Ok(())
+            })
+            .unwrap();
+        let changes = replica.doc.get_changes(&base);
+        let heads = replica.doc.get_heads();
+        for change in [&changes[1], &changes[0]] {
+            let message = automerge::sync::Message {
+                heads: heads.clone(),
+                need: vec![],
+                have: vec![],
+                changes: automerge::sync::ChunkList::from(vec![change.raw_bytes().to_vec()]),
+                flags: None,
+                version: automerge::sync::MessageVersion::V1,
+            };
+            peer.send_sync(&doc, "sync", message.encode()).await;
+        }
+        let err = peer.expect_error().await;
+        assert!(err.contains("may not change"), "{err}");
+    }
+    witness
+        .sync_until(&mut reader, |r| !r.doc.get_heads().is_empty())
+        .await;
+    let mut peer = Peer::join(&server.ws_url(&reader_token)).await;
+    let fresh = Replica::fetch(&mut peer, &doc).await;
+    assert_eq!(dimension(&fresh.doc), original);
+    server.stop().await;
+}
