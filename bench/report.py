@@ -209,8 +209,9 @@ w("- Rapporteur writes each change durably (SQLite, WAL, `synchronous = FULL`) b
   "it; the stock server acknowledges from memory and saves in the background. The latency column "
   "includes Rapporteur's durable commit.")
 w("- Viewers keep only the heads of each document after their first fetch (see `loadgen/src/client.rs`): "
-  "the server does all the work it does for real viewers, while the generator stays light enough to "
-  "share the machine.")
+  "the server does all the work it does for real viewers, while the generator spares itself theirs. "
+  "It still needs about as much CPU as the server at the meeting's load (the \"generator CPU\" column): "
+  "its 30 writers are full Automerge peers.")
 w("- /metrics exposes the server side of the same quantities: `rapporteur_changes_accepted_total` "
   "(edits/s as a rate), `rapporteur_fanout_latency_seconds`, `rapporteur_store_latency_seconds`, "
   "`rapporteur_messages_out_total`, `rapporteur_fanout_generated_total`, "

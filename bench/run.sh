@@ -99,6 +99,8 @@ run_one() {
   local server=$1 label=$2
   shift 2
   local dir="$OUT/$label"
+  # A rerun into the same OUT starts from scratch too (an old SQLite file would carry on).
+  rm -rf "$dir"
   mkdir -p "$dir"
   local target=(--target rapporteur)
   case $server in

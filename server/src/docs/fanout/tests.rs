@@ -1,0 +1,360 @@
+//! The shared receive and answer, sans I/O: a server document and clients that follow it with
+//! full documents of their own, compared with what automerge does on its own.
+
+use automerge::transaction::Transactable;
+use automerge::{ReadDoc, ROOT};
+
+use super::*;
+
+/// A client following a document with a full copy of its own, as the web app does.
+struct Client {
+    doc: Automerge,
+    state: sync::State,
+}
+
+impl Client {
+    fn new() -> Self {
+        Self {
+            doc: Automerge::new(),
+            state: sync::State::new(),
+        }
+    }
+
+    /// Receives the server's message and returns its answer, encoded.
+    fn answer(&mut self, msg: &[u8]) -> Vec<u8> {
+        let msg = sync::Message::decode(msg).unwrap();
+        self.doc.receive_sync_message(&mut self.state, msg).unwrap();
+        self.doc
+            .generate_sync_message(&mut self.state)
+            .expect("a client answers every message with its heads")
+            .encode()
+    }
+}
+
+fn viewer_state() -> SharedState {
+    Arc::new(sync::State::new_read_only())
+}
+
+fn type_into(doc: &mut Automerge, word: &str) {
+    let mut tx = doc.transaction();
+    let text = match tx.get(ROOT, "text").unwrap() {
+        Some((_, id)) => id,
+        None => tx
+            .put_object(ROOT, "text", automerge::ObjType::Text)
+            .unwrap(),
+    };
+    let len = tx.length(&text);
+    tx.splice_text(&text, len, 0, word).unwrap();
+    tx.commit();
+}
+
+/// One exchange: the server's message to the client, if it has one, and the client's
+/// answer back, received through `memo`. Returns whether there was a message.
+fn round_trip(
+    server: &mut Automerge,
+    state: &mut SharedState,
+    client: &mut Client,
+    memo: &mut ReceiveMemo,
+) -> bool {
+    let Some(msg) = server.generate_sync_message(Arc::make_mut(state)) else {
+        return false;
+    };
+    let answer = client.answer(&msg.encode());
+    let decoded = sync::Message::decode(&answer).unwrap();
+    memo.receive(server, state, decoded, &answer).unwrap();
+    true
+}
+
+#[test]
+fn acknowledgements_through_the_memo_leave_the_states_automerge_would() {
+    let mut server = Automerge::new();
+    type_into(&mut server, "The Global Compact ");
+    // A reference viewer whose acknowledgements automerge receives itself, and three
+    // viewers in step with it, in separate and in shared states.
+    let mut reference = (sync::State::new_read_only(), Client::new());
+    let shared = viewer_state();
+    let mut viewers: Vec<(SharedState, Client)> = vec![
+        (viewer_state(), Client::new()),
+        (shared.clone(), Client::new()),
+        (shared, Client::new()),
+    ];
+    let mut memo = ReceiveMemo::default();
+    for word in ["for ", "safe, ", "orderly ", "and regular ", "migration"] {
+        type_into(&mut server, word);
+        loop {
+            let (state, client) = &mut reference;
+            let Some(msg) = server.generate_sync_message(state) else {
+                for (state, _) in &mut viewers {
+                    assert!(server.generate_sync_message(Arc::make_mut(state)).is_none());
+                }
+                break;
+            };
+            let msg = msg.encode();
+            let answer = client.answer(&msg);
+            server
+                .receive_sync_message(state, sync::Message::decode(&answer).unwrap())
+                .unwrap();
+            // The viewers get the same message; the first two states generate it, the
+            // third shares the second's.
+            let mut sent = sync::State::clone(&viewers[1].0);
+            let to_shared = server.generate_sync_message(&mut sent).unwrap().encode();
+            assert_eq!(to_shared, msg);
+            let sent = Arc::new(sent);
+            let to_first = server
+                .generate_sync_message(Arc::make_mut(&mut viewers[0].0))
+                .unwrap();
+            assert_eq!(to_first.encode(), msg);
+            viewers[1].0 = sent.clone();
+            viewers[2].0 = sent;
+            for (state, client) in &mut viewers {
+                let answer = client.answer(&msg);
+                let decoded = sync::Message::decode(&answer).unwrap();
+                memo.receive(&mut server, state, decoded, &answer).unwrap();
+                assert_eq!(
+                    **state, reference.0,
+                    "the memo must leave automerge's state"
+                );
+            }
+        }
+    }
+    // Each acknowledgement was received once (by automerge, or without its walk when it
+    // acknowledged the current heads) and taken twice.
+    assert!(memo.fast > 0);
+    assert_eq!(memo.shared, 2 * (memo.computed + memo.fast));
+    for (_, client) in &viewers {
+        assert_eq!(client.doc.get_heads(), server.get_heads());
+    }
+}
+
+#[test]
+fn a_viewer_acknowledging_old_heads_still_gets_the_rest() {
+    let mut server = Automerge::new();
+    type_into(&mut server, "Action group 1");
+    let mut memo = ReceiveMemo::default();
+    let (mut ahead, mut behind) = (viewer_state(), viewer_state());
+    let (mut va, mut vb) = (Client::new(), Client::new());
+    while round_trip(&mut server, &mut ahead, &mut va, &mut memo) {}
+    while round_trip(&mut server, &mut behind, &mut vb, &mut memo) {}
+    // Both get the next change; the server moves on before their acknowledgements arrive.
+    type_into(&mut server, ": commitments");
+    let to_a = server
+        .generate_sync_message(Arc::make_mut(&mut ahead))
+        .unwrap()
+        .encode();
+    let to_b = server
+        .generate_sync_message(Arc::make_mut(&mut behind))
+        .unwrap()
+        .encode();
+    assert_eq!(to_a, to_b);
+    let ack_a = va.answer(&to_a);
+    let ack_b = vb.answer(&to_b);
+    type_into(&mut server, " and means");
+    memo = ReceiveMemo::default();
+    for (state, ack) in [(&mut ahead, &ack_a), (&mut behind, &ack_b)] {
+        let msg = sync::Message::decode(ack).unwrap();
+        memo.receive(&mut server, state, msg, ack).unwrap();
+    }
+    // Equal states in different `Arc`s: the second took the first's result.
+    assert_eq!((memo.computed, memo.fast, memo.shared), (0, 1, 1));
+    assert!(Arc::ptr_eq(&ahead, &behind));
+    // The answer to the old acknowledgement carries the change they lack.
+    while round_trip(&mut server, &mut behind, &mut vb, &mut memo) {}
+    assert_eq!(vb.doc.get_heads(), server.get_heads());
+    assert_eq!(
+        vb.doc
+            .text(vb.doc.get(ROOT, "text").unwrap().unwrap().1)
+            .unwrap(),
+        "Action group 1: commitments and means"
+    );
+}
+
+#[test]
+fn a_message_with_changes_is_received_by_automerge_and_clears_the_memo() {
+    let mut server = Automerge::new();
+    type_into(&mut server, "Means of implementation");
+    let mut writer = Client::new();
+    let mut state = Arc::new(sync::State::new());
+    let mut memo = ReceiveMemo::default();
+    while round_trip(&mut server, &mut state, &mut writer, &mut memo) {}
+    assert!(!memo.by_identity.is_empty());
+    type_into(&mut writer.doc, " and partnerships");
+    let msg = writer.doc.generate_sync_message(&mut writer.state).unwrap();
+    assert!(!msg.changes.is_empty());
+    let raw = msg.clone().encode();
+    memo.receive(&mut server, &mut state, msg, &raw).unwrap();
+    assert!(memo.by_identity.is_empty() && memo.by_value.is_empty());
+    assert_eq!(server.get_heads(), writer.doc.get_heads());
+}
+
+#[test]
+fn classes_hold_equal_states_only() {
+    let mut server = Automerge::new();
+    type_into(&mut server, "Follow-up and review");
+    let mut sent = sync::State::new_read_only();
+    server.generate_sync_message(&mut sent);
+    let shared = viewer_state();
+    let states = [
+        Arc::new(sent),
+        viewer_state(),
+        shared.clone(),
+        shared,
+        Arc::new(sync::State::new()),
+    ];
+    let mut classes = Classes::default();
+    for (i, s) in states.iter().enumerate() {
+        classes.add(i as u64, s);
+    }
+    let mut found: Vec<Vec<u64>> = classes
+        .into_classes()
+        .into_iter()
+        .map(|c| {
+            let mut m = c.members;
+            m.sort();
+            m
+        })
+        .collect();
+    found.sort();
+    assert_eq!(found, vec![vec![0], vec![1, 2, 3], vec![4]]);
+}
+
+#[test]
+fn a_peer_that_holds_our_heads_is_settled() {
+    let mut server = Automerge::new();
+    type_into(&mut server, "Agreed");
+    let (mut state, mut client) = (viewer_state(), Client::new());
+    let mut memo = ReceiveMemo::default();
+    assert!(!settled(&server.get_heads(), &state));
+    while round_trip(&mut server, &mut state, &mut client, &mut memo) {}
+    assert!(settled(&server.get_heads(), &state));
+    type_into(&mut server, " text");
+    assert!(!settled(&server.get_heads(), &state));
+}
+
+/// `receive_acknowledgement` against automerge's receive, for acknowledgements from writers
+/// and viewers, old and new clients, in every flag combination, of the current heads and of
+/// older ones, with changes in flight (`sent_hashes`) and without.
+#[test]
+fn the_fast_receive_leaves_the_state_automerge_would() {
+    let mut checks = Checks::default();
+    for read_only in [false, true] {
+        let mut server = Automerge::new();
+        type_into(&mut server, "Actionable commitments");
+        let mut client = Client::new();
+        let mut state = if read_only {
+            sync::State::new_read_only()
+        } else {
+            sync::State::new()
+        };
+        sync_checking(&mut server, &mut state, &mut client, &mut checks);
+        for word in [": one", ", two", ", three"] {
+            type_into(&mut server, word);
+            sync_checking(&mut server, &mut state, &mut client, &mut checks);
+            // Two changes out before the first acknowledgement comes back.
+            type_into(&mut server, " and");
+            let first = server.generate_sync_message(&mut state).unwrap();
+            type_into(&mut server, " more");
+            let second = server.generate_sync_message(&mut state).unwrap();
+            let acks = [first, second].map(|m| client.answer(&m.encode()));
+            for ack in acks {
+                let ack = sync::Message::decode(&ack).unwrap();
+                checks.check(&server, &state, &ack);
+                server.receive_sync_message(&mut state, ack).unwrap();
+            }
+            sync_checking(&mut server, &mut state, &mut client, &mut checks);
+            if !read_only {
+                type_into(&mut client.doc, word);
+                sync_checking(&mut server, &mut state, &mut client, &mut checks);
+            }
+            assert_eq!(client.doc.get_heads(), server.get_heads());
+        }
+    }
+    // An older acknowledgement per word and mode, and the current ones.
+    assert!(checks.older >= 6, "{checks:?}");
+    assert!(checks.current >= 12, "{checks:?}");
+    assert!(checks.in_flight >= 12, "{checks:?}");
+}
+
+/// How many acknowledgements were compared, of what kind.
+#[derive(Debug, Default)]
+struct Checks {
+    current: usize,
+    older: usize,
+    in_flight: usize,
+}
+
+impl Checks {
+    /// If `receive_acknowledgement` applies to `message`, compares what it does with what
+    /// automerge does, with each flag combination.
+    fn check(&mut self, server: &Automerge, state: &sync::State, message: &sync::Message) {
+        if !acknowledges_known_heads(server, message) {
+            return;
+        }
+        for flags in [None, Some(0x80u8), Some(0x80 | 0b001), Some(0x80 | 0b110)] {
+            let mut message = message.clone();
+            if let Some(bits) = flags {
+                message.flags = Some(flag_byte(bits));
+            }
+            let mut ours = state.clone();
+            receive_acknowledgement(server, &mut ours, message.clone());
+            let mut theirs = state.clone();
+            server
+                .clone()
+                .receive_sync_message(&mut theirs, message)
+                .unwrap();
+            assert_eq!(ours, theirs, "flags {flags:?}");
+        }
+        if message.heads == server.get_heads() {
+            self.current += 1;
+        } else {
+            self.older += 1;
+        }
+        self.in_flight += usize::from(!state.sent_hashes.is_empty());
+    }
+}
+
+/// Syncs until quiet, checking every message from the client on the way.
+fn sync_checking(
+    server: &mut Automerge,
+    state: &mut sync::State,
+    client: &mut Client,
+    checks: &mut Checks,
+) {
+    for _ in 0..20 {
+        let to_client = server.generate_sync_message(state);
+        if let Some(msg) = &to_client {
+            client
+                .doc
+                .receive_sync_message(&mut client.state, msg.clone())
+                .unwrap();
+        }
+        let Some(answer) = client.doc.generate_sync_message(&mut client.state) else {
+            if to_client.is_none() {
+                return;
+            }
+            continue;
+        };
+        let message = sync::Message::decode(&answer.encode()).unwrap();
+        checks.check(server, state, &message);
+        server.receive_sync_message(state, message).unwrap();
+    }
+    panic!("the peers did not settle");
+}
+
+/// Message flags as they arrive on the wire: automerge's flag bytes are a length-prefixed
+/// list ending in the bitfield (its high bit set).
+fn flag_byte(bits: u8) -> MessageFlags {
+    let mut with_flags = sync::Message {
+        heads: Vec::new(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: sync::ChunkList::empty(),
+        flags: None,
+        version: sync::MessageVersion::V1,
+    }
+    .encode();
+    with_flags.extend([2, 0x02, bits]);
+    sync::Message::decode(&with_flags)
+        .unwrap()
+        .flags
+        .expect("flags decode")
+}
