@@ -225,11 +225,11 @@ fn rows(kind: u64, data: &[u8], budget: u64) -> Result<u64, &'static str> {
                 let run = input.sleb()?;
                 if run > 0 {
                     add(run.unsigned_abs())?;
-                    input.skip(value)?;
+                    input.skip_value(value)?;
                 } else if run < 0 {
                     add(run.unsigned_abs())?;
                     for _ in 0..run.unsigned_abs() {
-                        input.skip(value)?;
+                        input.skip_value(value)?;
                     }
                 } else {
                     add(input.uleb()?)?; // a run of nulls
@@ -314,7 +314,8 @@ impl<'a> Reader<'a> {
         self.take(n)
     }
 
-    fn skip(&mut self, value: Value) -> Result<(), &'static str> {
+    /// Reads past one value of a column.
+    fn skip_value(&mut self, value: Value) -> Result<(), &'static str> {
         match value {
             Value::Uleb => self.uleb().map(drop),
             Value::Sleb => self.sleb().map(drop),

@@ -1,7 +1,6 @@
 //! Several nodes on one PostgreSQL database, in this process: what one node accepts reaches the
 //! others through the database, and nothing reaches a node's copy unchecked that way.
 
-use automerge::sync;
 use automerge::transaction::Transactable;
 use automerge::{AutomergeError, ReadDoc, ROOT};
 use rapporteur::meeting::Role;
@@ -12,19 +11,6 @@ use crate::support::*;
 fn dimension(doc: &automerge::Automerge) -> String {
     let json = rapporteur::docs::json::document_json(doc, None);
     json["group"]["dimension"].as_str().unwrap().to_owned()
-}
-
-/// A sync message carrying exactly `changes`, whatever the sync state says.
-fn carrying(heads: Vec<automerge::ChangeHash>, changes: Vec<Vec<u8>>) -> Vec<u8> {
-    sync::Message {
-        heads,
-        need: vec![],
-        have: vec![],
-        changes: sync::ChunkList::from(changes),
-        flags: None,
-        version: sync::MessageVersion::V1,
-    }
-    .encode()
 }
 
 #[tokio::test]

@@ -1,7 +1,6 @@
 //! Hostile and broken input over the real protocol: each is refused with a clear error, only
 //! the offending connection is affected, and nothing refused leaves a trace in the document.
 
-use automerge::sync::{ChunkList, Message, MessageVersion};
 use automerge::transaction::Transactable;
 use automerge::{Automerge, AutomergeError, ObjType, ReadDoc, ROOT};
 use ciborium::Value;
@@ -45,15 +44,7 @@ pub fn bullet_texts(doc: &Automerge) -> Vec<String> {
 /// A sync message that carries the replica's newest local change whatever the sync state says.
 fn forced_push(replica: &Replica) -> Vec<u8> {
     let change = replica.doc.get_changes(&[]).pop().unwrap();
-    Message {
-        heads: replica.doc.get_heads(),
-        need: vec![],
-        have: vec![],
-        changes: ChunkList::from(vec![change.raw_bytes().to_vec()]),
-        flags: None,
-        version: MessageVersion::V1,
-    }
-    .encode()
+    carrying(replica.doc.get_heads(), vec![change.raw_bytes().to_vec()])
 }
 
 #[tokio::test]

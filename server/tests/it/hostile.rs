@@ -383,15 +383,8 @@ async fn a_change_bundle_that_would_exhaust_memory_is_refused_unread() {
         .map(|c| c.hash())
         .collect();
     let bundle = other.doc.bundle(hashes).unwrap();
-    let message = automerge::sync::Message {
-        heads: other.doc.get_heads(),
-        need: vec![],
-        have: vec![],
-        changes: automerge::sync::ChunkList::from(vec![bundle.bytes().to_vec()]),
-        flags: None,
-        version: automerge::sync::MessageVersion::V2,
-    };
-    hostile.send_sync(&doc, "sync", message.encode()).await;
+    let message = carrying(other.doc.get_heads(), vec![bundle.bytes().to_vec()]);
+    hostile.send_sync(&doc, "sync", message).await;
     let err = hostile.expect_error().await;
     assert!(err.contains("bundles are not accepted"), "{err}");
 
@@ -432,20 +425,9 @@ async fn changes_waiting_too_long_for_their_dependencies_are_dropped() {
     let (first, rewrites) = changes.split_first().unwrap();
     let heads = replica.doc.get_heads();
     for batch in rewrites.chunks(200) {
-        let message = automerge::sync::Message {
-            heads: heads.clone(),
-            need: vec![],
-            have: vec![],
-            changes: automerge::sync::ChunkList::from(
-                batch
-                    .iter()
-                    .map(|c| c.raw_bytes().to_vec())
-                    .collect::<Vec<_>>(),
-            ),
-            flags: None,
-            version: automerge::sync::MessageVersion::V1,
-        };
-        peer.send_sync(&doc, "sync", message.encode()).await;
+        let chunks = batch.iter().map(|c| c.raw_bytes().to_vec()).collect();
+        peer.send_sync(&doc, "sync", carrying(heads.clone(), chunks))
+            .await;
     }
     let err = peer.expect_error().await;
     assert!(err.contains("never arrived were dropped"), "{err}");
@@ -502,15 +484,8 @@ async fn a_waiting_change_whose_dependency_comes_next_is_still_checked() {
         let changes = replica.doc.get_changes(&base);
         let heads = replica.doc.get_heads();
         for change in [&changes[1], &changes[0]] {
-            let message = automerge::sync::Message {
-                heads: heads.clone(),
-                need: vec![],
-                have: vec![],
-                changes: automerge::sync::ChunkList::from(vec![change.raw_bytes().to_vec()]),
-                flags: None,
-                version: automerge::sync::MessageVersion::V1,
-            };
-            peer.send_sync(&doc, "sync", message.encode()).await;
+            let message = carrying(heads.clone(), vec![change.raw_bytes().to_vec()]);
+            peer.send_sync(&doc, "sync", message).await;
         }
         let err = peer.expect_error().await;
         assert!(err.contains("may not change"), "{err}");

@@ -298,15 +298,8 @@ async fn merge_remerge_consolidate_sign_off_and_export() {
     splice_preamble(&mut sd.doc, "A delegate writes.");
     // The server never asks a read-only peer for changes: push it unasked.
     let change = sd.doc.get_changes(&[]).pop().unwrap();
-    let push = automerge::sync::Message {
-        heads: sd.doc.get_heads(),
-        need: vec![],
-        have: vec![],
-        changes: automerge::sync::ChunkList::from(vec![change.raw_bytes().to_vec()]),
-        flags: None,
-        version: automerge::sync::MessageVersion::V1,
-    };
-    pd.send_sync(&summary_doc, "sync", push.encode()).await;
+    let push = carrying(sd.doc.get_heads(), vec![change.raw_bytes().to_vec()]);
+    pd.send_sync(&summary_doc, "sync", push).await;
     assert!(pd.expect_error().await.contains("only read"));
 
     // Only co-facilitators merge.

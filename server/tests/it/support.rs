@@ -341,15 +341,8 @@ impl Replica {
             .iter()
             .map(|c| c.raw_bytes().to_vec())
             .collect();
-        let msg = sync::Message {
-            heads: self.doc.get_heads(),
-            need: vec![],
-            have: vec![],
-            changes: sync::ChunkList::from(changes),
-            flags: None,
-            version: sync::MessageVersion::V1,
-        };
-        peer.send_sync(&self.doc_id, "sync", msg.encode()).await;
+        let msg = carrying(self.doc.get_heads(), changes);
+        peer.send_sync(&self.doc_id, "sync", msg).await;
     }
 
     fn receive(&mut self, data: &[u8]) {
@@ -423,6 +416,20 @@ impl Replica {
         let mine = self.doc.get_heads();
         mine.iter().all(|h| self.server_heads.contains(h))
     }
+}
+
+/// An encoded sync message that carries exactly `chunks` (changes, or anything a hostile client
+/// might send as one), whatever a sync state would say to send.
+pub fn carrying(heads: Vec<ChangeHash>, chunks: Vec<Vec<u8>>) -> Vec<u8> {
+    sync::Message {
+        heads,
+        need: vec![],
+        have: vec![],
+        changes: sync::ChunkList::from(chunks),
+        flags: None,
+        version: sync::MessageVersion::V1,
+    }
+    .encode()
 }
 
 pub async fn http_status(addr: SocketAddr, path: &str) -> u16 {

@@ -166,7 +166,7 @@ fn repeated_change(ops: u64) -> Vec<u8> {
                 } else {
                     assert!(run == 1 || run == -1);
                     let start = one.0;
-                    one.skip(match kind {
+                    one.skip_value(match kind {
                         3 => Value::Sleb,
                         5 => Value::Text,
                         _ => Value::Uleb,
