@@ -215,6 +215,7 @@ w("- Viewers keep only the heads of each document after their first fetch (see `
 w("- /metrics exposes the server side of the same quantities: `rapporteur_changes_accepted_total` "
   "(edits/s as a rate), `rapporteur_fanout_latency_seconds`, `rapporteur_store_latency_seconds`, "
   "`rapporteur_messages_out_total`, `rapporteur_fanout_generated_total`, "
+  "`rapporteur_fanout_fast_total`, `rapporteur_fanout_held_total`, "
   "`rapporteur_receives_shared_total`, `rapporteur_receives_fast_total`, "
   "`process_cpu_seconds_total`, `process_resident_memory_bytes`.")
 w("")

@@ -59,6 +59,12 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     /// Sync messages generated for fan-out: one per class of peers with equal sync states.
     pub fanout_generated: AtomicU64,
+    /// Of the fan-out messages generated, those generated from the document's recent changes
+    /// without automerge's walk of the change graph (see `docs::fanout`).
+    pub fanout_fast: AtomicU64,
+    /// Peers passed by in a fan-out because they had not yet answered the changes they were
+    /// sent: their next changes go out together once they do (see `docs::actor`).
+    pub fanout_held: AtomicU64,
     /// Sync messages without changes received by taking the result of an equal one received
     /// in an equal state (see `docs::fanout`).
     pub receives_shared: AtomicU64,
@@ -144,6 +150,16 @@ impl Metrics {
                 "rapporteur_fanout_generated_total",
                 "Sync messages generated for fan-out (one per group of peers in the same sync state).",
                 &self.fanout_generated,
+            ),
+            (
+                "rapporteur_fanout_fast_total",
+                "Fan-out messages generated from the document's recent changes, without walking its history.",
+                &self.fanout_fast,
+            ),
+            (
+                "rapporteur_fanout_held_total",
+                "Peers passed by in a fan-out until they answer the changes they were last sent.",
+                &self.fanout_held,
             ),
             (
                 "rapporteur_receives_shared_total",

@@ -6,7 +6,9 @@
 //!    schema); a refused message leaves no trace and its peer gets an `error`;
 //! 2. stores everything accepted in one chunk through the group committer and waits until it
 //!    is durable;
-//! 3. only then swaps the copy in and generates the sync messages that carry the new heads.
+//! 3. only then swaps the copy in and generates the sync messages that carry the new heads,
+//!    except to peers that have not answered the last changes they were sent (`Peer::awaiting`):
+//!    theirs go out together when they answer.
 //!
 //! So no peer ever sees heads the database does not hold.
 //!
@@ -31,7 +33,7 @@ use automerge::{Automerge, AutomergeError, ReadDoc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::fanout::{settled, Classes, ReceiveMemo, SharedState};
+use super::fanout::{self, settled, Classes, ReceiveMemo, Recent, SharedState};
 use super::schema::{self, ActorOwners, BulletIdentity, Writer};
 use super::summary_state::{self, SummaryStatePublisher};
 use super::{forget, spawn_for, DocError, DocHandle, Docs, Shared};
@@ -58,6 +60,17 @@ const MAX_BATCH: usize = 8192;
 const QUEUE: usize = 8192;
 /// Least time between two presence broadcasts on an index document.
 const PRESENCE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+/// Longest a peer's next changes are held while the previous ones go unanswered (see
+/// `Peer::awaiting`). A client answers every message that brings it changes; one that already
+/// had them (from another tab, say) stays silent, and this is how late it hears of the next.
+const HOLD_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether a fan-out passes by peers that have not answered the changes they were sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    None,
+    Unanswered,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -159,6 +172,15 @@ struct Peer {
     link: Arc<PeerLink>,
     access: Access,
     state: SharedState,
+    /// Since when the last message that brought this peer changes has gone unanswered. While
+    /// it has, new changes wait for the answer (or `HOLD_LIMIT`) and then go out together in one
+    /// message: a peer that cannot keep up (a slow link, or a server with more viewers than
+    /// cores) gets fewer, larger messages instead of a growing queue of small ones, and the
+    /// server answers fewer acknowledgements. A peer that keeps up answers before the next
+    /// change and is never held.
+    awaiting: Option<tokio::time::Instant>,
+    /// A fan-out passed this peer by while it was `awaiting`.
+    behind: bool,
 }
 
 impl Peer {
@@ -171,6 +193,8 @@ impl Peer {
             link,
             access,
             state: Arc::new(state),
+            awaiting: None,
+            behind: false,
         }
     }
 }
@@ -204,6 +228,10 @@ struct Actor {
     presence: Option<watch::Receiver<Table>>,
     presence_due: Option<tokio::time::Instant>,
     presence_sent: Option<tokio::time::Instant>,
+    /// When the earliest held peer's `HOLD_LIMIT` runs out.
+    hold_due: Option<tokio::time::Instant>,
+    /// The document's recent changes, for generating messages without automerge's walks.
+    recent: Recent,
 }
 
 /// Loads a document from the store and starts its actor.
@@ -251,6 +279,8 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
         compacting: Arc::new(AtomicBool::new(false)),
         presence,
         presence_due: None,
+        hold_due: None,
+        recent: Recent::default(),
         presence_sent: None,
     };
     if let Some(publisher) = &actor.summary_state {
@@ -315,6 +345,7 @@ impl Actor {
                 continue;
             }
             let presence_due = self.presence_due;
+            let hold_due = self.hold_due;
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
@@ -333,6 +364,11 @@ impl Actor {
                 _ = sleep_until(presence_due) => {
                     self.presence_due = None;
                     self.broadcast_presence();
+                }
+                _ = sleep_until(hold_due) => {
+                    self.hold_due = None;
+                    let behind = self.peers.iter().filter(|(_, p)| p.behind).map(|(c, _)| *c).collect();
+                    self.fan_out(behind, Hold::Unanswered);
                 }
                 _ = tokio::time::sleep(idle), if self.peers.is_empty() => {
                     if self.try_unload() {
@@ -603,7 +639,7 @@ impl Actor {
                 .filter(|c| !answered.contains(c))
                 .copied()
                 .collect();
-            self.fan_out(others);
+            self.fan_out(others, Hold::Unanswered);
         }
         if changed {
             self.shared
@@ -653,9 +689,11 @@ impl Actor {
                     });
                     continue;
                 }
+                // It answered: whatever it was sent is in hand.
+                peer.awaiting = None;
                 let size: usize = msg.changes.iter().map(<[u8]>::len).sum();
                 if memo
-                    .receive(&mut self.doc, &mut peer.state, msg, &raw)
+                    .receive(&mut self.doc, &mut self.recent, &mut peer.state, msg, &raw)
                     .is_err()
                 {
                     let link = peer.link.clone();
@@ -668,7 +706,7 @@ impl Actor {
                 }
                 to_answer.push(conn);
             }
-            self.fan_out(to_answer);
+            self.fan_out(to_answer, Hold::None);
         }
         if !again.is_empty() {
             // Before anything of theirs that arrived during the commit.
@@ -908,23 +946,45 @@ impl Actor {
     /// Sends each peer whatever the sync protocol says it needs now, if anything. Peers whose
     /// states are equal (viewers that acknowledged the same heads, the common case) get one
     /// generated and encoded message between them and end in one state (`fanout`): the work is
-    /// per distinct state, not per peer.
-    fn fan_out(&mut self, conns: Vec<u64>) {
+    /// per distinct state, not per peer. With `Hold::Unanswered`, peers still `awaiting` an
+    /// answer are passed by until it comes (or `HOLD_LIMIT` runs out).
+    fn fan_out(&mut self, conns: Vec<u64>, hold: Hold) {
         let heads = self.doc.get_heads();
+        let now = tokio::time::Instant::now();
         let mut classes = Classes::default();
+        let mut held = 0;
         for conn in conns {
-            let Some(peer) = self.peers.get(&conn) else {
+            let Some(peer) = self.peers.get_mut(&conn) else {
                 continue;
             };
-            if !settled(&heads, &peer.state) {
-                classes.add(conn, &peer.state);
+            if settled(&heads, &peer.state) {
+                peer.behind = false;
+                continue;
             }
+            if let (Hold::Unanswered, Some(since)) = (hold, peer.awaiting) {
+                let due = since + HOLD_LIMIT;
+                if now < due {
+                    peer.behind = true;
+                    held += 1;
+                    self.hold_due = Some(self.hold_due.map_or(due, |d| d.min(due)));
+                    continue;
+                }
+            }
+            classes.add(conn, &peer.state);
         }
         let metrics = &self.shared.metrics;
+        metrics.fanout_held.fetch_add(held, Ordering::Relaxed);
         for class in classes.into_classes() {
             let mut state = sync::State::clone(&class.state);
-            let msg = self.doc.generate_sync_message(&mut state);
+            let msg = match fanout::generate(&self.doc, &mut self.recent, &mut state) {
+                Some(msg) => {
+                    metrics.fanout_fast.fetch_add(1, Ordering::Relaxed);
+                    msg
+                }
+                None => self.doc.generate_sync_message(&mut state),
+            };
             let state = Arc::new(state);
+            let brings_changes = msg.as_ref().is_some_and(|m| !m.changes.is_empty());
             let frame = msg.map(|msg| {
                 metrics.fanout_generated.fetch_add(1, Ordering::Relaxed);
                 SyncFrame::new(&self.shared.server.peer_id, self.id.as_str(), &msg.encode())
@@ -934,6 +994,10 @@ impl Actor {
                     continue;
                 };
                 peer.state = state.clone();
+                peer.behind = false;
+                if brings_changes {
+                    peer.awaiting = Some(now);
+                }
                 if let Some(frame) = &frame {
                     peer.link.outbox.send(frame.for_target(&peer.link.peer_id));
                 }

@@ -5,6 +5,7 @@ mod cluster;
 mod convergence;
 mod crash;
 mod durability;
+mod fanout;
 mod forged;
 mod fuzz_corpus;
 mod hostile;

@@ -61,7 +61,8 @@ fn round_trip(
     };
     let answer = client.answer(&msg.encode());
     let decoded = sync::Message::decode(&answer).unwrap();
-    memo.receive(server, state, decoded, &answer).unwrap();
+    memo.receive(server, &mut Recent::default(), state, decoded, &answer)
+        .unwrap();
     true
 }
 
@@ -109,7 +110,8 @@ fn acknowledgements_through_the_memo_leave_the_states_automerge_would() {
             for (state, client) in &mut viewers {
                 let answer = client.answer(&msg);
                 let decoded = sync::Message::decode(&answer).unwrap();
-                memo.receive(&mut server, state, decoded, &answer).unwrap();
+                memo.receive(&mut server, &mut Recent::default(), state, decoded, &answer)
+                    .unwrap();
                 assert_eq!(
                     **state, reference.0,
                     "the memo must leave automerge's state"
@@ -152,7 +154,8 @@ fn a_viewer_acknowledging_old_heads_still_gets_the_rest() {
     memo = ReceiveMemo::default();
     for (state, ack) in [(&mut ahead, &ack_a), (&mut behind, &ack_b)] {
         let msg = sync::Message::decode(ack).unwrap();
-        memo.receive(&mut server, state, msg, ack).unwrap();
+        memo.receive(&mut server, &mut Recent::default(), state, msg, ack)
+            .unwrap();
     }
     // Equal states in different `Arc`s: the second took the first's result.
     assert_eq!((memo.computed, memo.fast, memo.shared), (0, 1, 1));
@@ -181,7 +184,8 @@ fn a_message_with_changes_is_received_by_automerge_and_clears_the_memo() {
     let msg = writer.doc.generate_sync_message(&mut writer.state).unwrap();
     assert!(!msg.changes.is_empty());
     let raw = msg.clone().encode();
-    memo.receive(&mut server, &mut state, msg, &raw).unwrap();
+    memo.receive(&mut server, &mut Recent::default(), &mut state, msg, &raw)
+        .unwrap();
     assert!(memo.by_identity.is_empty() && memo.by_value.is_empty());
     assert_eq!(server.get_heads(), writer.doc.get_heads());
 }
@@ -238,6 +242,7 @@ fn the_fast_receive_leaves_the_state_automerge_would() {
     let mut checks = Checks::default();
     for read_only in [false, true] {
         let mut server = Automerge::new();
+        checks.recent = Recent::default();
         type_into(&mut server, "Actionable commitments");
         let mut client = Client::new();
         let mut state = if read_only {
@@ -269,14 +274,17 @@ fn the_fast_receive_leaves_the_state_automerge_would() {
         }
     }
     // An older acknowledgement per word and mode, and the current ones.
-    assert!(checks.older >= 6, "{checks:?}");
-    assert!(checks.current >= 12, "{checks:?}");
-    assert!(checks.in_flight >= 12, "{checks:?}");
+    let counts = (checks.current, checks.older, checks.in_flight);
+    assert!(checks.older >= 6, "{counts:?}");
+    assert!(checks.current >= 12, "{counts:?}");
+    assert!(checks.in_flight >= 12, "{counts:?}");
 }
 
 /// How many acknowledgements were compared, of what kind.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Checks {
+    /// The server document's recent changes, followed at every acknowledgement.
+    recent: Recent,
     current: usize,
     older: usize,
     in_flight: usize,
@@ -286,7 +294,8 @@ impl Checks {
     /// If `receive_acknowledgement` applies to `message`, compares what it does with what
     /// automerge does, with each flag combination.
     fn check(&mut self, server: &Automerge, state: &sync::State, message: &sync::Message) {
-        if !acknowledges_known_heads(server, message) {
+        self.recent.follow(server);
+        if !acknowledges_known_heads(server, &mut self.recent, message) {
             return;
         }
         for flags in [None, Some(0x80u8), Some(0x80 | 0b001), Some(0x80 | 0b110)] {
@@ -295,7 +304,7 @@ impl Checks {
                 message.flags = Some(flag_byte(bits));
             }
             let mut ours = state.clone();
-            receive_acknowledgement(server, &mut ours, message.clone());
+            receive_acknowledgement(server, &mut self.recent, &mut ours, message.clone());
             let mut theirs = state.clone();
             server
                 .clone()
@@ -357,4 +366,175 @@ fn flag_byte(bits: u8) -> MessageFlags {
         .unwrap()
         .flags
         .expect("flags decode")
+}
+
+/// How many generations `generate` took on, and how many it left to automerge.
+#[derive(Debug, Default)]
+struct Generations {
+    fast: usize,
+    fast_with_changes: usize,
+    left: usize,
+}
+
+impl Generations {
+    /// Generates the server's next message as automerge does, and checks that `generate`
+    /// either leaves it to automerge (touching nothing) or gives the same message and state.
+    fn generate(
+        &mut self,
+        server: &Automerge,
+        recent: &mut Recent,
+        state: &mut sync::State,
+    ) -> Option<sync::Message> {
+        let mut ours = state.clone();
+        let fast = generate(server, recent, &mut ours);
+        let theirs = server.generate_sync_message(state);
+        match fast {
+            None => {
+                self.left += 1;
+            }
+            Some(message) => {
+                assert_eq!(message, theirs, "the message automerge generates");
+                assert_eq!(ours, *state, "the state automerge leaves");
+                self.fast += 1;
+                self.fast_with_changes +=
+                    usize::from(message.is_some_and(|m| !m.changes.is_empty()));
+            }
+        }
+        theirs
+    }
+}
+
+/// A client's answer as the server receives it; an old client (before capabilities) sends no
+/// flags and gets version 1 messages.
+fn as_received(answer: sync::Message, old_client: bool) -> sync::Message {
+    let mut answer = sync::Message::decode(&answer.encode()).unwrap();
+    if old_client {
+        answer.flags = None;
+    }
+    answer
+}
+
+/// One message from the server (if it has one) and the client's answer (if it has one).
+/// Returns whether anything moved.
+fn exchange(
+    server: &mut Automerge,
+    recent: &mut Recent,
+    state: &mut sync::State,
+    client: &mut Client,
+    old_client: bool,
+    gens: &mut Generations,
+) -> bool {
+    let to_client = gens.generate(server, recent, state);
+    if let Some(msg) = &to_client {
+        let msg = sync::Message::decode(&msg.clone().encode()).unwrap();
+        client
+            .doc
+            .receive_sync_message(&mut client.state, msg)
+            .unwrap();
+    }
+    let answer = client.doc.generate_sync_message(&mut client.state);
+    let moved = to_client.is_some() || answer.is_some();
+    if let Some(answer) = answer {
+        server
+            .receive_sync_message(state, as_received(answer, old_client))
+            .unwrap();
+    }
+    moved
+}
+
+/// `generate` against automerge's `generate_sync_message`, for writers and viewers, old and
+/// new clients, peers in step, peers with several messages in flight, peers held back over
+/// several commits (as a fan-out holds a peer that has not answered), and writers whose own
+/// changes the server has not seen yet (their Bloom filter is not empty).
+#[test]
+fn the_fast_generate_gives_what_automerge_would() {
+    let mut gens = Generations::default();
+    for read_only in [true, false] {
+        for old_client in [false, true] {
+            let mut server = Automerge::new();
+            let mut recent = Recent::default();
+            type_into(&mut server, "Means of implementation");
+            let mut client = Client::new();
+            let mut state = if read_only {
+                sync::State::new_read_only()
+            } else {
+                sync::State::new()
+            };
+            let settle = |server: &mut Automerge,
+                          recent: &mut Recent,
+                          state: &mut sync::State,
+                          client: &mut Client,
+                          gens: &mut Generations| {
+                for _ in 0..20 {
+                    if !exchange(server, recent, state, client, old_client, gens) {
+                        return;
+                    }
+                }
+                panic!("the peers did not settle");
+            };
+            settle(&mut server, &mut recent, &mut state, &mut client, &mut gens);
+            for (i, word) in [": capacity", " building,", " finance,", " technology"]
+                .into_iter()
+                .enumerate()
+            {
+                // In step.
+                type_into(&mut server, word);
+                settle(&mut server, &mut recent, &mut state, &mut client, &mut gens);
+                // Two messages in flight before the first answer.
+                type_into(&mut server, " and");
+                let first = gens.generate(&server, &mut recent, &mut state);
+                type_into(&mut server, " more");
+                let second = gens.generate(&server, &mut recent, &mut state);
+                for msg in [first, second].into_iter().flatten() {
+                    let answer = client.answer(&msg.encode());
+                    let answer = sync::Message::decode(&answer).unwrap();
+                    server
+                        .receive_sync_message(&mut state, as_received(answer, old_client))
+                        .unwrap();
+                }
+                settle(&mut server, &mut recent, &mut state, &mut client, &mut gens);
+                // Held back: the server commits three times before the peer hears of any.
+                for extra in [" (a)", " (b)", " (c)"] {
+                    type_into(&mut server, extra);
+                    if i % 2 == 0 {
+                        // The document moves on with nobody generating in between.
+                        recent.follow(&server);
+                    }
+                }
+                settle(&mut server, &mut recent, &mut state, &mut client, &mut gens);
+                if !read_only {
+                    // The writer types while the server types too: crossing changes.
+                    type_into(&mut client.doc, word);
+                    type_into(&mut server, "!");
+                    settle(&mut server, &mut recent, &mut state, &mut client, &mut gens);
+                }
+                assert_eq!(client.doc.get_heads(), server.get_heads());
+            }
+        }
+    }
+    // Most generations were the fast one, many of them with changes; first contact and the
+    // like were left to automerge.
+    assert!(gens.fast > 3 * gens.left, "{gens:?}");
+    assert!(gens.fast_with_changes >= 40, "{gens:?}");
+    assert!(gens.left > 0, "{gens:?}");
+}
+
+/// `Recent` keeps a bounded history: heads older than what it keeps are not found, and
+/// `generate` leaves those peers to automerge.
+#[test]
+fn recent_forgets_old_steps() {
+    let mut server = Automerge::new();
+    let mut recent = Recent::default();
+    type_into(&mut server, "x");
+    recent.follow(&server);
+    let first = server.get_heads();
+    assert!(recent.since(&first).is_some_and(|mut c| c.next().is_none()));
+    for _ in 0..RECENT_CHANGES + 10 {
+        type_into(&mut server, "y");
+        recent.follow(&server);
+    }
+    assert!(recent.since(&first).is_none());
+    let last = server.get_heads();
+    assert!(recent.since(&last).is_some());
+    assert!(recent.held <= RECENT_CHANGES);
 }
