@@ -1,7 +1,8 @@
 //! The bodies of the fuzz targets, shared with the corpus replay in the server's tests
 //! (`server/tests/it/fuzz_corpus.rs`), so that every committed input runs on every `cargo test`.
 //!
-//! Invariants checked besides "no panic": a decoded message re-reads the same way; a message
+//! Invariants checked besides "no panic": a frame decodes the same through the quick reader and
+//! through the general CBOR decoder; a message
 //! `accept` lets through leaves a document whose new part, stored and loaded back, gives the
 //! same document (what the store and a restart rely on), and that passes the schema.
 
@@ -49,7 +50,10 @@ fn quiet_panics_in_accept() {
 }
 
 pub fn decode(data: &[u8]) {
-    if let Ok(msg) = ClientMessage::decode(data) {
+    let decoded = ClientMessage::decode(data);
+    // The quick reader and the general decoder agree on every input.
+    assert_eq!(decoded, ClientMessage::decode_general(data));
+    if let Ok(msg) = decoded {
         let _ = msg.sender();
     }
 }

@@ -87,11 +87,27 @@ impl ClientMessage {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        match quick::entries(bytes) {
+            Some(entries) => Self::from_fields(&Fields(&entries)),
+            None => Self::decode_general(bytes),
+        }
+    }
+
+    /// `decode` through a general CBOR decoder, whatever the shape: what `decode` does with
+    /// input its quick reader (`quick`) leaves alone, and what the tests compare that with.
+    pub fn decode_general(bytes: &[u8]) -> Result<Self, DecodeError> {
         let value: Value = ciborium::de::from_reader(bytes).map_err(|_| DecodeError::Cbor)?;
         let Value::Map(entries) = value else {
             return Err(DecodeError::NotAMap);
         };
-        let fields = Fields(&entries);
+        let entries: Vec<(&str, Item<'_>)> = entries
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_text()?, Item::from_value(v))))
+            .collect();
+        Self::from_fields(&Fields(&entries))
+    }
+
+    fn from_fields(fields: &Fields<'_, '_>) -> Result<Self, DecodeError> {
         let kind = fields.text("type")?;
         let sender = || fields.text("senderId").map(|s| PeerId(s.to_owned()));
         let doc = || {
@@ -173,42 +189,71 @@ fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
-struct Fields<'a>(&'a [(Value, Value)]);
+/// A value of a message's map, as far as decoding needs to tell values apart; borrowed from
+/// the frame (`quick`) or from a decoded `ciborium::Value`.
+#[derive(Debug)]
+enum Item<'a> {
+    Text(&'a str),
+    Bytes(&'a [u8]),
+    Uint(u64),
+    Float(f64),
+    Array(Vec<Item<'a>>),
+    /// `null`, or `undefined` (cbor-x writes it for absent optional values): as if absent.
+    Null,
+    Other,
+}
 
-impl Fields<'_> {
-    fn get(&self, key: &str) -> Option<&Value> {
+impl<'a> Item<'a> {
+    fn from_value(value: &'a Value) -> Self {
+        match value {
+            Value::Text(s) => Item::Text(s),
+            Value::Bytes(b) => Item::Bytes(b),
+            // cbor-x may tag typed arrays (tag 64: uint8 array).
+            Value::Tag(64, inner) => match inner.as_ref() {
+                Value::Bytes(b) => Item::Bytes(b),
+                _ => Item::Other,
+            },
+            Value::Integer(i) => u64::try_from(*i).map_or(Item::Other, Item::Uint),
+            Value::Float(f) => Item::Float(*f),
+            Value::Array(items) => Item::Array(items.iter().map(Item::from_value).collect()),
+            Value::Null => Item::Null,
+            _ => Item::Other,
+        }
+    }
+}
+
+/// A message's map entries with text keys, in order.
+struct Fields<'e, 'a>(&'e [(&'a str, Item<'a>)]);
+
+impl<'a> Fields<'_, 'a> {
+    /// The first entry with this key, unless it is null or undefined.
+    fn get(&self, key: &str) -> Option<&Item<'a>> {
         self.0
             .iter()
-            .find(|(k, _)| k.as_text() == Some(key))
+            .find(|(k, _)| *k == key)
             .map(|(_, v)| v)
-            // cbor-x writes `undefined` for absent optional values; ciborium reads it as null.
-            .filter(|v| !v.is_null())
+            .filter(|v| !matches!(v, Item::Null))
     }
 
-    fn text(&self, key: &'static str) -> Result<&str, DecodeError> {
+    fn text(&self, key: &'static str) -> Result<&'a str, DecodeError> {
         match self.get(key) {
-            Some(Value::Text(s)) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(s),
+            Some(Item::Text(s)) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(s),
             _ => Err(DecodeError::Field(key)),
         }
     }
 
     fn bytes(&self, key: &'static str) -> Result<Vec<u8>, DecodeError> {
         match self.get(key) {
-            Some(Value::Bytes(b)) => Ok(b.clone()),
-            // cbor-x may tag typed arrays (tag 64: uint8 array).
-            Some(Value::Tag(64, inner)) => match inner.as_ref() {
-                Value::Bytes(b) => Ok(b.clone()),
-                _ => Err(DecodeError::Field(key)),
-            },
+            Some(Item::Bytes(b)) => Ok(b.to_vec()),
             _ => Err(DecodeError::Field(key)),
         }
     }
 
     fn uint(&self, key: &'static str) -> Result<u64, DecodeError> {
         match self.get(key) {
-            Some(Value::Integer(i)) => u64::try_from(*i).map_err(|_| DecodeError::Field(key)),
+            Some(Item::Uint(n)) => Ok(*n),
             // JavaScript numbers may be written as float64.
-            Some(Value::Float(f)) if f.fract() == 0.0 && *f >= 0.0 && *f <= 9.007e15 => {
+            Some(Item::Float(f)) if f.fract() == 0.0 && *f >= 0.0 && *f <= 9.007e15 => {
                 Ok(*f as u64)
             }
             _ => Err(DecodeError::Field(key)),
@@ -218,15 +263,109 @@ impl Fields<'_> {
     fn string_list(&self, key: &'static str) -> Result<Option<Vec<String>>, DecodeError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Array(items)) if items.len() <= 16 => items
+            Some(Item::Array(items)) if items.len() <= 16 => items
                 .iter()
                 .map(|v| match v {
-                    Value::Text(s) if s.len() <= MAX_ID_LEN => Ok(s.clone()),
+                    Item::Text(s) if s.len() <= MAX_ID_LEN => Ok((*s).to_owned()),
                     _ => Err(DecodeError::Field(key)),
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
             Some(_) => Err(DecodeError::Field(key)),
+        }
+    }
+}
+
+/// A reader for the shape every client sends: one definite-length map of text keys to text,
+/// byte strings (tagged as a typed array or not), unsigned integers, `null`/`undefined` and
+/// arrays of those, with nothing after it. It reads the frame in place, where decoding through
+/// `ciborium::Value` built a tree of owned values for every frame (a tenth of the server's time
+/// with a thousand viewers acknowledging every change). Anything else, including anything
+/// malformed, it leaves to the general decoder (`ClientMessage::decode_general`), so both
+/// decode every input the same way; the tests and the fuzz target check that.
+mod quick {
+    use super::Item;
+
+    /// Most entries, and array items, read here; larger ones go to the general decoder.
+    const MAX_ITEMS: u64 = 64;
+
+    pub(super) fn entries(bytes: &[u8]) -> Option<Vec<(&str, Item<'_>)>> {
+        let mut r = Reader(bytes);
+        let (major, len) = r.head()?;
+        if major != 5 || len > MAX_ITEMS {
+            return None;
+        }
+        let mut entries = Vec::with_capacity(len as usize);
+        for _ in 0..len {
+            let (major, len) = r.head()?;
+            if major != 3 {
+                return None;
+            }
+            let key = std::str::from_utf8(r.take(len)?).ok()?;
+            entries.push((key, r.item(true)?));
+        }
+        r.0.is_empty().then_some(entries)
+    }
+
+    struct Reader<'a>(&'a [u8]);
+
+    impl<'a> Reader<'a> {
+        fn byte(&mut self) -> Option<u8> {
+            let (&b, rest) = self.0.split_first()?;
+            self.0 = rest;
+            Some(b)
+        }
+
+        fn take(&mut self, len: u64) -> Option<&'a [u8]> {
+            let len = usize::try_from(len).ok()?;
+            if len > self.0.len() {
+                return None;
+            }
+            let (taken, rest) = self.0.split_at(len);
+            self.0 = rest;
+            Some(taken)
+        }
+
+        /// A data item's major type and argument; `None` for indefinite lengths and the
+        /// reserved argument encodings.
+        fn head(&mut self) -> Option<(u8, u64)> {
+            let b = self.byte()?;
+            let (major, info) = (b >> 5, b & 0x1f);
+            let arg = match info {
+                0..=23 => u64::from(info),
+                24 => u64::from(self.byte()?),
+                25 => u64::from(u16::from_be_bytes(self.take(2)?.try_into().ok()?)),
+                26 => u64::from(u32::from_be_bytes(self.take(4)?.try_into().ok()?)),
+                27 => u64::from_be_bytes(self.take(8)?.try_into().ok()?),
+                _ => return None,
+            };
+            Some((major, arg))
+        }
+
+        fn item(&mut self, arrays: bool) -> Option<Item<'a>> {
+            // `null` and `undefined`: one byte each.
+            if let Some(0xf6 | 0xf7) = self.0.first() {
+                self.0 = &self.0[1..];
+                return Some(Item::Null);
+            }
+            let (major, arg) = self.head()?;
+            Some(match major {
+                0 => Item::Uint(arg),
+                2 => Item::Bytes(self.take(arg)?),
+                3 => Item::Text(std::str::from_utf8(self.take(arg)?).ok()?),
+                4 if arrays && arg <= MAX_ITEMS => {
+                    let mut items = Vec::with_capacity(arg as usize);
+                    for _ in 0..arg {
+                        items.push(self.item(false)?);
+                    }
+                    Item::Array(items)
+                }
+                6 if arg == 64 => match self.head()? {
+                    (2, len) => Item::Bytes(self.take(len)?),
+                    _ => return None,
+                },
+                _ => return None,
+            })
         }
     }
 }
@@ -452,6 +591,96 @@ mod tests {
         Value::Map(entries.into_iter().map(|(k, v)| (text(k), v)).collect())
     }
 
+    /// Frames the quick reader reads and frames it leaves to the general decoder (indefinite
+    /// lengths, floats, nested maps, trailing bytes, `undefined`, duplicate keys, non-minimal
+    /// lengths), and every truncation and bit flip of them: both ways give the same result.
+    #[test]
+    fn the_quick_reader_decodes_as_the_general_decoder_does() {
+        let sync = map(vec![
+            ("type", text("sync")),
+            ("senderId", text("peer-1")),
+            ("targetId", text("server")),
+            ("documentId", text("4Ynf7rPx6QdSMVKYcEGmvgdsr6BU")),
+            ("data", Value::Bytes(vec![0x42, 1, 2, 3])),
+        ]);
+        let ephemeral = map(vec![
+            ("type", text("ephemeral")),
+            ("senderId", text("peer-1")),
+            ("documentId", text("4Ynf7rPx6QdSMVKYcEGmvgdsr6BU")),
+            ("count", Value::Float(7.0)),
+            ("sessionId", text("s")),
+            ("data", Value::Tag(64, Box::new(Value::Bytes(vec![9; 40])))),
+        ]);
+        let tagged = map(vec![
+            ("type", text("request")),
+            ("senderId", text("peer-2")),
+            ("documentId", text("doc")),
+            (
+                "data",
+                Value::Tag(64, Box::new(Value::Bytes(vec![0x42; 300]))),
+            ),
+            ("extra", Value::Null),
+        ]);
+        let join = map(vec![
+            ("type", text("join")),
+            ("senderId", text("p1")),
+            ("supportedProtocolVersions", Value::Array(vec![text("1")])),
+        ]);
+        let mut frames: Vec<Vec<u8>> = [&sync, &ephemeral, &tagged, &join]
+            .iter()
+            .map(|v| encode(v))
+            .collect();
+        // `undefined` (0xf7) for a value; trailing bytes; an indefinite-length map; a
+        // non-minimal length; a duplicate key (the first counts).
+        let mut undefined = encode(&sync);
+        let at = undefined.len() - 5;
+        undefined.truncate(at - 6);
+        undefined.extend([0x64, b'd', b'a', b't', b'a', 0xf7]);
+        frames.push(undefined);
+        let mut trailing = encode(&sync);
+        trailing.push(0);
+        frames.push(trailing);
+        let mut indefinite = encode(&join);
+        indefinite[0] = 0xbf;
+        indefinite.push(0xff);
+        frames.push(indefinite);
+        frames.push(vec![
+            0xa1, 0x78, 4, b't', b'y', b'p', b'e', 0x64, b'l', b'e', b'a', b'v',
+        ]);
+        frames.push(vec![
+            0xa2, 0x64, b't', b'y', b'p', b'e', 0x65, b'l', b'e', b'a', b'v', b'e', 0x64, b't',
+            b'y', b'p', b'e', 0x64, b'j', b'o', b'i', b'n',
+        ]);
+        let mut quick = 0;
+        let mut checked = 0;
+        for frame in &frames {
+            let mut variants = vec![frame.clone()];
+            for cut in 0..frame.len() {
+                variants.push(frame[..cut].to_vec());
+            }
+            for byte in 0..frame.len().min(64) {
+                for bit in 0..8 {
+                    let mut flipped = frame.clone();
+                    flipped[byte] ^= 1 << bit;
+                    variants.push(flipped);
+                }
+            }
+            for v in variants {
+                quick += usize::from(quick::entries(&v).is_some());
+                assert_eq!(
+                    ClientMessage::decode(&v),
+                    ClientMessage::decode_general(&v),
+                    "{v:02x?}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(quick > 100 && checked > 2 * quick, "{quick} of {checked}");
+        // The frames clients send every moment take the quick path.
+        assert!(quick::entries(&encode(&sync)).is_some());
+        assert!(quick::entries(&encode(&tagged)).is_some());
+    }
+
     #[test]
     fn join_as_the_js_client_writes_it() {
         // cbor-x output for {type:"join", senderId:"p1", peerMetadata:{}, supportedProtocolVersions:["1"]}
@@ -539,7 +768,11 @@ mod tests {
         .encode();
         let v: Value = ciborium::de::from_reader(bytes.as_slice()).unwrap();
         let Value::Map(m) = v else { panic!() };
-        let f = Fields(&m);
+        let entries: Vec<(&str, Item<'_>)> = m
+            .iter()
+            .map(|(k, v)| (k.as_text().unwrap(), Item::from_value(v)))
+            .collect();
+        let f = Fields(&entries);
         assert_eq!(f.text("type").unwrap(), "sync");
         assert_eq!(f.bytes("data").unwrap(), vec![1, 2, 3]);
     }
