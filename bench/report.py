@@ -81,8 +81,8 @@ w("# Benchmark: Rapporteur against the stock automerge-repo sync server")
 w("")
 w(f"Produced by `./bench/run.sh` on {machine.get('date', '?')} at commit `{machine.get('commit', '?')}`. "
   "Same load generator (`loadgen/`, `rapporteur-loadgen`), same protocol, same workloads, one server "
-  "at a time, fresh database for every run. All numbers are from one run on a shared machine "
-  "(other builds were running: see the load average) and carry that noise.")
+  "at a time, fresh database for every run. All numbers are from one run, with the load generator "
+  "on the same machine; the load average before it is under \"Machine\".")
 w("")
 notes = os.path.join(out_dir, "notes.md")
 if os.path.exists(notes):
@@ -129,7 +129,10 @@ if pg_note:
 a, b = meeting.get("sqlite"), meeting.get("stock")
 if a and b:
     def ratio(x, y):
-        return f"{x / y:.1f}×" if y else "n/a"
+        if not y:
+            return "n/a"
+        r = x / y
+        return f"{r:.1f}×" if r >= 1 else f"{r:.2g}×"
     w("Ratios, Rapporteur (SQLite) to the stock server, same workload:")
     w("")
     w(f"- edits/s accepted: {ratio(a['edits_per_s_accepted'], b['edits_per_s_accepted'])}")
