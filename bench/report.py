@@ -228,7 +228,7 @@ with open(os.path.join(doc_dir, "README.md"), "w") as f:
 # The plot: p99 against viewers, log-scaled latency.
 import math
 
-W, H, L, R, T, B = 720, 420, 70, 200, 30, 50
+W, H, L, R, T, B = 900, 420, 70, 380, 30, 50
 xs = [x for v in viewers.values() for x, _ in v] or [1]
 xmax = max(xs) * 1.05
 ys = [max(r["latency_ms"]["p99"], 0.1) for v in viewers.values() for _, r in v] or [1]
