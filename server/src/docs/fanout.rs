@@ -285,6 +285,21 @@ pub(super) struct RecentChange {
 struct Step {
     heads: Vec<ChangeHash>,
     changes: Vec<RecentChange>,
+    /// At most the number of changes in the document after the step: the sum, over the
+    /// heads' actors, of the head's sequence number (an actor's changes are numbered from 1).
+    at_least: usize,
+}
+
+/// A lower bound of the changes in a document with these heads (see `Step::at_least`).
+fn at_least(doc: &Automerge, heads: &[ChangeHash]) -> usize {
+    let mut seqs: HashMap<automerge::ActorId, u64> = HashMap::new();
+    for meta in heads.iter().filter_map(|h| doc.get_change_meta_by_hash(h)) {
+        let seq = seqs.entry(meta.actor.into_owned()).or_default();
+        *seq = (*seq).max(meta.seq);
+    }
+    seqs.values()
+        .map(|&s| usize::try_from(s).unwrap_or(usize::MAX))
+        .sum()
 }
 
 /// The document's recent history, step by step (a commit, another node's chunks), oldest
@@ -297,7 +312,7 @@ pub(super) struct Recent {
     /// Changes in `steps` after the first (the first one's are never asked for).
     held: usize,
     /// Changes in the document, once counted.
-    total: Option<usize>,
+    total: std::cell::OnceCell<usize>,
 }
 
 impl Recent {
@@ -305,9 +320,11 @@ impl Recent {
     pub fn follow(&mut self, doc: &Automerge) {
         let heads = doc.get_heads();
         let Some(last) = self.steps.back() else {
+            let at_least = at_least(doc, &heads);
             self.steps.push_back(Step {
                 heads,
                 changes: Vec::new(),
+                at_least,
             });
             return;
         };
@@ -323,11 +340,16 @@ impl Recent {
                 bytes: c.raw_bytes().to_vec(),
             })
             .collect();
-        if let Some(total) = &mut self.total {
+        if let Some(total) = self.total.get_mut() {
             *total += changes.len();
         }
         self.held += changes.len();
-        self.steps.push_back(Step { heads, changes });
+        let at_least = at_least(doc, &heads);
+        self.steps.push_back(Step {
+            heads,
+            changes,
+            at_least,
+        });
         while self.held > RECENT_CHANGES && self.steps.len() > 1 {
             self.steps.pop_front();
             if let Some(first) = self.steps.front() {
@@ -351,10 +373,16 @@ impl Recent {
         )
     }
 
-    fn total(&mut self, doc: &Automerge) -> usize {
-        *self
-            .total
-            .get_or_insert_with(|| doc.get_changes_meta(&[]).len())
+    /// Whether more than a third of the document's changes are `n` (automerge's rule for
+    /// sending the whole document instead). Counting the changes walks the whole history, so it
+    /// is done only when the lower bound of the last step cannot settle it, and then once.
+    fn over_a_third(&self, doc: &Automerge, n: usize) -> bool {
+        let at_least = self.steps.back().map_or(0, |s| s.at_least);
+        if n.saturating_mul(3) <= at_least {
+            return false;
+        }
+        let total = *self.total.get_or_init(|| doc.get_changes_meta(&[]).len());
+        n > total / 3
     }
 }
 
@@ -391,7 +419,6 @@ pub(super) fn generate(
         return None;
     }
     recent.follow(doc);
-    let total = recent.total(doc);
     let ours: Vec<ChangeHash> = recent.since(&state.shared_heads)?.map(|c| c.hash).collect();
     let since: Vec<&RecentChange> = recent.since(&their_have.last_sync)?.collect();
 
@@ -423,7 +450,8 @@ pub(super) fn generate(
         .their_capabilities
         .as_ref()
         .is_some_and(|caps| caps.contains(&Capability::MessageV2));
-    if v2 && changes.len() > total / 3 {
+    let lacking = changes.len();
+    if v2 && recent.over_a_third(doc, lacking) {
         // Automerge sends the whole document instead.
         return None;
     }

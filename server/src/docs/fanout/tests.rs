@@ -509,6 +509,9 @@ fn the_fast_generate_gives_what_automerge_would() {
                     settle(&mut server, &mut recent, &mut state, &mut client, &mut gens);
                 }
                 assert_eq!(client.doc.get_heads(), server.get_heads());
+                // The bound that spares counting the changes is a lower bound.
+                let bound = at_least(&server, &server.get_heads());
+                assert!(bound > 0 && bound <= server.get_changes_meta(&[]).len());
             }
         }
     }
