@@ -149,13 +149,13 @@ fn acknowledges_known_heads(doc: &Automerge, recent: &mut Recent, message: &sync
     if !message.changes.is_empty() || message.heads.is_empty() {
         return false;
     }
+    // Heads of a recent step (the current ones included) need no lookup.
     recent.follow(doc);
     recent.since(&message.heads).is_some()
-        || (message.heads == doc.get_heads()
-            || message
-                .heads
-                .iter()
-                .all(|h| doc.get_change_meta_by_hash(h).is_some()))
+        || message
+            .heads
+            .iter()
+            .all(|h| doc.get_change_meta_by_hash(h).is_some())
 }
 
 /// What automerge's `receive_sync_message` (0.12) does with a message that carries no changes
@@ -165,10 +165,11 @@ fn acknowledges_known_heads(doc: &Automerge, recent: &mut Recent, message: &sync
 /// one, so a change is an ancestor of the peer's heads exactly when it is not among the changes
 /// since them (found from the vector clock of those heads, which automerge caches); and when
 /// the heads are our current heads, every change we hold is an ancestor, so nothing is left.
-/// The tests compare this with automerge's own receive.
+/// The tests compare this with automerge's own receive. `recent` follows `doc` (as
+/// `acknowledges_known_heads`, checked first, leaves it).
 fn receive_acknowledgement(
     doc: &Automerge,
-    recent: &mut Recent,
+    recent: &Recent,
     state: &mut sync::State,
     message: sync::Message,
 ) {
@@ -190,7 +191,6 @@ fn receive_acknowledgement(
         // No changes and the heads we hold: automerge takes these as the heads we last sent.
         state.last_sent_heads.clone_from(&message.heads);
     } else if !state.sent_hashes.is_empty() {
-        recent.follow(doc);
         let since: HashSet<ChangeHash> = match recent.since(&message.heads) {
             Some(changes) => changes.map(|c| c.hash).collect(),
             None => doc
@@ -316,46 +316,42 @@ pub(super) struct Recent {
 }
 
 impl Recent {
-    /// Records the document's changes since the last step, if any, as a new step.
-    pub fn follow(&mut self, doc: &Automerge) {
+    /// Records the document's changes since the last step, if any, as a new step; returns the
+    /// document's heads (the last step's).
+    pub fn follow(&mut self, doc: &Automerge) -> &[ChangeHash] {
         let heads = doc.get_heads();
-        let Some(last) = self.steps.back() else {
+        let changed = self.steps.back().is_none_or(|last| last.heads != heads);
+        if changed {
+            let changes: Vec<RecentChange> = match self.steps.back() {
+                None => Vec::new(),
+                Some(last) => doc
+                    .get_changes(&last.heads)
+                    .into_iter()
+                    .map(|c| RecentChange {
+                        hash: c.hash(),
+                        deps: c.deps().to_vec(),
+                        bytes: c.raw_bytes().to_vec(),
+                    })
+                    .collect(),
+            };
+            if let Some(total) = self.total.get_mut() {
+                *total += changes.len();
+            }
+            self.held += changes.len();
             let at_least = at_least(doc, &heads);
             self.steps.push_back(Step {
                 heads,
-                changes: Vec::new(),
+                changes,
                 at_least,
             });
-            return;
-        };
-        if last.heads == heads {
-            return;
-        }
-        let changes: Vec<RecentChange> = doc
-            .get_changes(&last.heads)
-            .into_iter()
-            .map(|c| RecentChange {
-                hash: c.hash(),
-                deps: c.deps().to_vec(),
-                bytes: c.raw_bytes().to_vec(),
-            })
-            .collect();
-        if let Some(total) = self.total.get_mut() {
-            *total += changes.len();
-        }
-        self.held += changes.len();
-        let at_least = at_least(doc, &heads);
-        self.steps.push_back(Step {
-            heads,
-            changes,
-            at_least,
-        });
-        while self.held > RECENT_CHANGES && self.steps.len() > 1 {
-            self.steps.pop_front();
-            if let Some(first) = self.steps.front() {
-                self.held -= first.changes.len();
+            while self.held > RECENT_CHANGES && self.steps.len() > 1 {
+                self.steps.pop_front();
+                if let Some(first) = self.steps.front() {
+                    self.held -= first.changes.len();
+                }
             }
         }
+        &self.steps.back().expect("a step was just kept").heads
     }
 
     /// The changes since `heads`, oldest first, if they were the heads after a step still
@@ -418,7 +414,7 @@ pub(super) fn generate(
     {
         return None;
     }
-    recent.follow(doc);
+    let our_heads = recent.follow(doc).to_vec();
     let ours: Vec<ChangeHash> = recent.since(&state.shared_heads)?.map(|c| c.hash).collect();
     let since: Vec<&RecentChange> = recent.since(&their_have.last_sync)?.collect();
 
@@ -456,7 +452,6 @@ pub(super) fn generate(
         return None;
     }
 
-    let our_heads = doc.get_heads();
     let heads_unchanged = state.last_sent_heads == our_heads;
     let heads_equal = *their_heads == our_heads;
     if heads_unchanged && state.have_responded {

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use automerge::sync::{self, SyncDoc};
-use automerge::Automerge;
 use ciborium::Value;
 use rapporteur::meeting::Role;
 
@@ -71,8 +70,25 @@ async fn type_and_store(writer: &mut Replica, w: &mut Peer, text: &str) {
     writer.sync_acked(w).await;
 }
 
-fn text_of(doc: &Automerge) -> String {
-    crate::forged::bullet_texts(doc).join("|")
+/// The writer stores `text`; the viewer takes the message that brings it and does not answer.
+/// Returns how many chunks that message carried.
+async fn store_unanswered(
+    writer: &mut Replica,
+    w: &mut Peer,
+    viewer: &mut Replica,
+    v: &mut Peer,
+    text: &str,
+) -> usize {
+    type_and_store(writer, w, text).await;
+    let doc = viewer.doc_id.clone();
+    let first = next_sync(v, &doc, WAIT).await.expect("the first change");
+    take(viewer, &first)
+}
+
+/// The viewer holds exactly the writer's document, whose bullet reads `text`.
+fn assert_caught_up(viewer: &Replica, writer: &Replica, text: &str) {
+    assert_eq!(viewer.doc.get_heads(), writer.doc.get_heads());
+    assert_eq!(crate::forged::bullet_texts(&viewer.doc).join("|"), text);
 }
 
 #[tokio::test]
@@ -81,11 +97,15 @@ async fn changes_for_a_viewer_that_has_not_answered_wait_and_go_out_together() {
     let (mut w, mut writer, mut v, mut viewer) = writer_and_viewer(&server).await;
     let doc = viewer.doc_id.clone();
 
-    type_and_store(&mut writer, &mut w, "Capacity building").await;
-    let first = next_sync(&mut v, &doc, WAIT)
-        .await
-        .expect("the first change");
-    assert!(take(&mut viewer, &first) > 0);
+    let chunks = store_unanswered(
+        &mut writer,
+        &mut w,
+        &mut viewer,
+        &mut v,
+        "Capacity building",
+    )
+    .await;
+    assert!(chunks > 0);
     // Not answered yet: the next two changes are held.
     type_and_store(&mut writer, &mut w, "Capacity building and finance").await;
     type_and_store(&mut writer, &mut w, "Capacity building, finance and data").await;
@@ -101,8 +121,7 @@ async fn changes_for_a_viewer_that_has_not_answered_wait_and_go_out_together() {
         .await
         .expect("the held changes");
     take(&mut viewer, &both);
-    assert_eq!(viewer.doc.get_heads(), writer.doc.get_heads());
-    assert_eq!(text_of(&viewer.doc), "Capacity building, finance and data");
+    assert_caught_up(&viewer, &writer, "Capacity building, finance and data");
     server.stop().await;
 }
 
@@ -112,11 +131,14 @@ async fn a_viewer_that_never_answers_still_gets_the_next_changes() {
     let (mut w, mut writer, mut v, mut viewer) = writer_and_viewer(&server).await;
     let doc = viewer.doc_id.clone();
 
-    type_and_store(&mut writer, &mut w, "Technology transfer").await;
-    let first = next_sync(&mut v, &doc, WAIT)
-        .await
-        .expect("the first change");
-    take(&mut viewer, &first);
+    store_unanswered(
+        &mut writer,
+        &mut w,
+        &mut viewer,
+        &mut v,
+        "Technology transfer",
+    )
+    .await;
     // A client that already had those changes (from another tab, say) has nothing to
     // answer. The next change is held for a while, then sent anyway.
     type_and_store(&mut writer, &mut w, "Technology transfer on agreed terms").await;
@@ -124,7 +146,6 @@ async fn a_viewer_that_never_answers_still_gets_the_next_changes() {
         .await
         .expect("the held change, in time");
     take(&mut viewer, &next);
-    assert_eq!(viewer.doc.get_heads(), writer.doc.get_heads());
-    assert_eq!(text_of(&viewer.doc), "Technology transfer on agreed terms");
+    assert_caught_up(&viewer, &writer, "Technology transfer on agreed terms");
     server.stop().await;
 }

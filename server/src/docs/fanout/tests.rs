@@ -31,6 +31,15 @@ impl Client {
     }
 }
 
+/// The server's sync state for a peer that may only read, or may write.
+fn server_state(read_only: bool) -> sync::State {
+    if read_only {
+        sync::State::new_read_only()
+    } else {
+        sync::State::new()
+    }
+}
+
 fn viewer_state() -> SharedState {
     Arc::new(sync::State::new_read_only())
 }
@@ -245,11 +254,7 @@ fn the_fast_receive_leaves_the_state_automerge_would() {
         checks.recent = Recent::default();
         type_into(&mut server, "Actionable commitments");
         let mut client = Client::new();
-        let mut state = if read_only {
-            sync::State::new_read_only()
-        } else {
-            sync::State::new()
-        };
+        let mut state = server_state(read_only);
         sync_checking(&mut server, &mut state, &mut client, &mut checks);
         for word in [": one", ", two", ", three"] {
             type_into(&mut server, word);
@@ -304,7 +309,7 @@ impl Checks {
                 message.flags = Some(flag_byte(bits));
             }
             let mut ours = state.clone();
-            receive_acknowledgement(server, &mut self.recent, &mut ours, message.clone());
+            receive_acknowledgement(server, &self.recent, &mut ours, message.clone());
             let mut theirs = state.clone();
             server
                 .clone()
@@ -455,11 +460,7 @@ fn the_fast_generate_gives_what_automerge_would() {
             let mut recent = Recent::default();
             type_into(&mut server, "Means of implementation");
             let mut client = Client::new();
-            let mut state = if read_only {
-                sync::State::new_read_only()
-            } else {
-                sync::State::new()
-            };
+            let mut state = server_state(read_only);
             let settle = |server: &mut Automerge,
                           recent: &mut Recent,
                           state: &mut sync::State,
