@@ -79,6 +79,43 @@ pub fn check_chunks<'a>(
     Ok(shape)
 }
 
+/// The heads of the document that `data` (stored chunks back to back: a document, changes or
+/// both, as `load_incremental` reads them) loads into, without loading it: the heads a
+/// document chunk names, and the hashes of the changes, less every hash some change depends
+/// on. Sorted, as automerge gives heads. Automerge parses each change (to hash it as it
+/// does); the operations are not applied. A change whose dependencies are missing from `data`
+/// counts here although automerge would hold it back; the caller compares with the loaded
+/// document's heads.
+pub fn heads(data: &[u8]) -> Result<Vec<automerge::ChangeHash>, &'static str> {
+    let mut heads = std::collections::BTreeSet::new();
+    let mut deps = std::collections::HashSet::new();
+    let mut input = Reader(data);
+    while !input.is_empty() {
+        let start = input.0;
+        let (kind, body) = chunk(&mut input)?;
+        match kind {
+            DOCUMENT => {
+                let mut body = Reader(body);
+                for _ in 0..body.uleb()? {
+                    body.bytes()?;
+                }
+                let n = body.uleb()?;
+                for hash in body.take(n.checked_mul(32).ok_or(MALFORMED)?)?.chunks(32) {
+                    heads.insert(automerge::ChangeHash::try_from(hash).map_err(|_| MALFORMED)?);
+                }
+            }
+            CHANGE | COMPRESSED => {
+                let whole = &start[..start.len() - input.0.len()];
+                let change = automerge::Change::try_from(whole).map_err(|_| MALFORMED)?;
+                deps.extend(change.deps().iter().copied());
+                heads.insert(change.hash());
+            }
+            _ => return Err(MALFORMED),
+        }
+    }
+    Ok(heads.into_iter().filter(|h| !deps.contains(h)).collect())
+}
+
 /// Magic bytes, checksum (4 bytes, checked by automerge), type, LEB128 length, body.
 fn chunk<'a>(input: &mut Reader<'a>) -> Result<(u8, &'a [u8]), &'static str> {
     if input.take(4)? != MAGIC {

@@ -265,3 +265,73 @@ fn truncated_and_garbled_chunks_are_malformed_never_a_panic() {
     assert_eq!(check_chunks([&b"not a chunk"[..]]), Err(MALFORMED));
     assert_eq!(check_chunks(std::iter::empty()), Ok(Shape::default()));
 }
+
+#[test]
+fn heads_are_those_automerge_loads_to() {
+    let mut doc = varied_document();
+    let all = doc.get_changes(&[]);
+    let changes: Vec<Vec<u8>> = all.iter().map(|c| c.raw_bytes().to_vec()).collect();
+    let mut large = AutoCommit::new();
+    let text = large.put_object(ROOT, "text", ObjType::Text).unwrap();
+    large.splice_text(&text, 0, 0, &"a".repeat(5_000)).unwrap();
+    large.commit();
+    let compressed = large
+        .get_changes(&[])
+        .pop()
+        .unwrap()
+        .clone()
+        .bytes()
+        .into_owned();
+    assert_eq!(compressed[8], COMPRESSED);
+
+    let half = changes.len() / 2;
+    let snapshot = {
+        let mut first = Automerge::new();
+        first.load_incremental(&changes[..half].concat()).unwrap();
+        first.save()
+    };
+    // A snapshot with changes after it, as the store keeps a compacted document; changes
+    // alone, as it keeps a young one; a snapshot alone; all but the last change; a compressed
+    // change; and two writers' concurrent changes (two heads).
+    let forms: Vec<Vec<u8>> = vec![
+        [snapshot.clone(), changes[half..].concat()].concat(),
+        changes.concat(),
+        doc.save(),
+        snapshot.clone(),
+        changes[..changes.len() - 1].concat(),
+        compressed,
+        {
+            let mut a = doc
+                .fork()
+                .with_actor(ActorId::from(b"writer-three".as_slice()));
+            let mut b = doc
+                .fork()
+                .with_actor(ActorId::from(b"writer-four".as_slice()));
+            a.put(ROOT, "title", "A").unwrap();
+            b.put(ROOT, "title", "B").unwrap();
+            a.commit();
+            b.commit();
+            a.merge(&mut b).unwrap();
+            let concurrent = a.get_changes(&doc.get_heads());
+            [
+                doc.save(),
+                concurrent
+                    .iter()
+                    .flat_map(|c| c.raw_bytes().to_vec())
+                    .collect(),
+            ]
+            .concat()
+        },
+    ];
+    for data in &forms {
+        let mut loaded = Automerge::new();
+        loaded.load_incremental(data).unwrap();
+        assert_eq!(heads(data).unwrap(), loaded.get_heads());
+    }
+    assert_eq!(heads(forms.last().unwrap()).unwrap().len(), 2);
+    assert_eq!(heads(&[]), Ok(Vec::new()));
+    for cut in 0..snapshot.len() {
+        let _ = heads(&snapshot[..cut]);
+    }
+    assert_eq!(heads(b"not a chunk"), Err(MALFORMED));
+}
