@@ -65,6 +65,9 @@ pub struct Metrics {
     /// Peers passed by in a fan-out because they had not yet answered the changes they were
     /// sent: their next changes go out together once they do (see `docs::actor`).
     pub fanout_held: AtomicU64,
+    /// Peers holding nothing of a document answered from its stored chunks while automerge
+    /// was still loading it (see `docs::actor`).
+    pub answered_before_load: AtomicU64,
     /// Sync messages without changes received by taking the result of an equal one received
     /// in an equal state (see `docs::fanout`).
     pub receives_shared: AtomicU64,
@@ -160,6 +163,11 @@ impl Metrics {
                 "rapporteur_fanout_held_total",
                 "Peers passed by in a fan-out until they answer the changes they were last sent.",
                 &self.fanout_held,
+            ),
+            (
+                "rapporteur_answered_before_load_total",
+                "Peers holding nothing of a document sent it from storage while it was still loading.",
+                &self.answered_before_load,
             ),
             (
                 "rapporteur_receives_shared_total",

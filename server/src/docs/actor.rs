@@ -12,6 +12,10 @@
 //!
 //! So no peer ever sees heads the database does not hold.
 //!
+//! The actor starts as soon as the document's chunks are read, while automerge loads them
+//! (`Actor::warm_up`): a peer that holds nothing of the document is answered from the stored
+//! chunks meanwhile, and everything else waits for the loaded document, in order.
+//!
 //! Authorship: the first accepted change of an Automerge actor records its writer as the
 //! actor's owner (`Store::claim_actors`) before the change is stored, so every stored change of
 //! a client names its person; the owners of the document's actors are kept here to refuse a
@@ -234,15 +238,33 @@ struct Actor {
     recent: Recent,
 }
 
-/// Loads a document from the store and starts its actor.
+/// A document whose actor has started while automerge loads it (see `Actor::warm_up`).
+struct Warming {
+    loading: tokio::task::JoinHandle<Result<Automerge, DocError>>,
+    /// The stored chunks back to back.
+    stored: Vec<u8>,
+    /// Their heads, read when the first peer needs them; `Some(None)` if they could not be, or
+    /// if the chunks are not to be sent as they are.
+    heads: Option<Option<Vec<automerge::ChangeHash>>>,
+}
+
+/// Reads a document from the store and starts its actor, which loads it: automerge's load of
+/// a long history takes a while (`Actor::warm_up`).
 pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, DocError> {
     let record = shared.store.document(&id).await?.ok_or(DocError::Unknown)?;
     let chunks = shared.store.load_chunks(&id).await?;
     let chunk_count = chunks.len();
     let last_seq = chunks.last().map_or(0, |c| c.seq);
-    let doc = tokio::task::spawn_blocking(move || load_doc(&chunks))
-        .await
-        .map_err(|e| DocError::Corrupt(e.to_string()))??;
+    let stored: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
+    let loading = tokio::task::spawn_blocking(move || load_doc(&chunks));
+    // A document far past its compaction goes as automerge's save, once loaded: a peer loads
+    // a long run of single changes much more slowly than one snapshot of them.
+    let compacted_enough = chunk_count <= shared.config.compact_after + 1;
+    let warming = Warming {
+        loading,
+        stored,
+        heads: (!compacted_enough).then_some(None),
+    };
     let locked = match record.kind {
         DocKind::Group(n) => shared
             .store
@@ -263,7 +285,8 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
         shared: shared.clone(),
         id: id.clone(),
         record: record.clone(),
-        doc,
+        // Until `warm_up` has the loaded document.
+        doc: Automerge::new(),
         peers: HashMap::new(),
         locked,
         rx,
@@ -283,15 +306,12 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
         recent: Recent::default(),
         presence_sent: None,
     };
-    if let Some(publisher) = &actor.summary_state {
-        publisher.publish(&actor.doc);
-    }
     shared
         .metrics
         .documents_loaded
         .fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(doc = %id, chunks = chunk_count, "document loaded");
-    spawn_for(&shared, &id, "actor", actor.run());
+    tracing::debug!(doc = %id, chunks = chunk_count, "document read");
+    spawn_for(&shared, &id, "actor", actor.run(warming));
     Ok(DocHandle { record, tx })
 }
 
@@ -329,7 +349,162 @@ pub fn load_doc(chunks: &[Chunk]) -> Result<Automerge, DocError> {
 }
 
 impl Actor {
-    async fn run(mut self) {
+    async fn run(mut self, warming: Warming) {
+        if self.warm_up(warming).await {
+            self.serve().await;
+        }
+        forget(&self.shared, &self.id, &self.tx);
+        self.shared
+            .metrics
+            .documents_loaded
+            .fetch_sub(1, Ordering::Relaxed);
+        self.peers.clear();
+        self.report_presence();
+        tracing::debug!(doc = %self.id, "document unloaded");
+    }
+
+    /// Waits for automerge to load the document. Meanwhile a peer that holds nothing of it
+    /// (a new device, the common first contact) is answered from the stored chunks at once
+    /// (`fanout::first_contact`); every other command waits in order for the loaded document.
+    /// Returns whether it loaded; if not, everyone waiting is told so.
+    async fn warm_up(&mut self, mut warming: Warming) -> bool {
+        let cancel = self.shared.cancel.clone();
+        let mut early: Vec<u64> = Vec::new();
+        let loaded = loop {
+            // Commands first: what arrived before the load finished is answered as it would
+            // have been had the load taken longer, whatever the threads' timing.
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return false,
+                cmd = self.rx.recv() => {
+                    let Some(cmd) = cmd else { return false };
+                    match self.answer_from_storage(cmd, &mut warming) {
+                        Ok(conn) => early.push(conn),
+                        Err(cmd) => self.deferred.push_back(cmd),
+                    }
+                }
+                loaded = &mut warming.loading => break loaded,
+            }
+        };
+        let doc = match loaded.map_err(|e| DocError::Corrupt(e.to_string())) {
+            Ok(Ok(doc)) => doc,
+            Ok(Err(err)) | Err(err) => {
+                tracing::error!(doc = %self.id, error = %err, "could not load a document");
+                self.fail_waiting(&err);
+                return false;
+            }
+        };
+        let answered_heads = warming.heads.flatten();
+        if !early.is_empty() && answered_heads.as_deref() != Some(&doc.get_heads()[..]) {
+            // The stored chunks hold changes automerge keeps back (their dependencies are
+            // missing): those peers were sent heads the document does not have. Start their
+            // exchange afresh; their answers say what they hold.
+            tracing::warn!(doc = %self.id, "stored heads differ from the loaded document's");
+            for conn in &early {
+                if let Some(peer) = self.peers.get_mut(conn) {
+                    let access = peer.access;
+                    *peer = Peer::new(peer.link.clone(), access);
+                }
+            }
+        }
+        self.doc = doc;
+        tracing::debug!(doc = %self.id, early = early.len(), "document loaded");
+        if let Some(publisher) = &self.summary_state {
+            publisher.publish(&self.doc);
+        }
+        if !early.is_empty() {
+            self.report_presence();
+            if self.presence.is_some() {
+                for conn in early {
+                    self.send_presence_to(conn);
+                }
+            }
+        }
+        true
+    }
+
+    /// Answers a peer's first message from the stored chunks if the peer holds nothing of the
+    /// document; hands any other command back.
+    fn answer_from_storage(
+        &mut self,
+        cmd: DocCommand,
+        warming: &mut Warming,
+    ) -> Result<u64, DocCommand> {
+        let DocCommand::Sync { link, access, data } = cmd else {
+            return Err(cmd);
+        };
+        let back = |link, data| DocCommand::Sync { link, access, data };
+        if self.peers.contains_key(&link.conn) {
+            return Err(back(link, data));
+        }
+        let Some(msg) = sync::Message::decode(&data)
+            .ok()
+            .filter(|m| check_sync_message(m).is_ok())
+        else {
+            return Err(back(link, data));
+        };
+        let heads = warming.heads.get_or_insert_with(|| {
+            chunks::heads(&warming.stored)
+                .inspect_err(|e| tracing::warn!(doc = %self.id, error = e, "unreadable chunks"))
+                .ok()
+        });
+        let Some(heads) = heads.as_deref() else {
+            return Err(back(link, data));
+        };
+        let mut peer = Peer::new(link.clone(), access);
+        let state = Arc::make_mut(&mut peer.state);
+        let Some(answer) = fanout::first_contact(&msg, heads, &warming.stored, state) else {
+            return Err(back(link, data));
+        };
+        let frame = SyncFrame::new(
+            &self.shared.server.peer_id,
+            self.id.as_str(),
+            &answer.encode(),
+        );
+        link.outbox.send(frame.for_target(&link.peer_id));
+        peer.awaiting = Some(tokio::time::Instant::now());
+        self.peers.insert(link.conn, peer);
+        self.shared
+            .metrics
+            .answered_before_load
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(link.conn)
+    }
+
+    /// Tells everyone waiting for a document that could not be loaded.
+    fn fail_waiting(&mut self, err: &DocError) {
+        let message = format!("document {}: could not be loaded", self.id);
+        let tell = |link: &PeerLink| {
+            link.outbox.send(
+                ServerMessage::Error {
+                    sender: &self.shared.server.peer_id,
+                    target: &link.peer_id,
+                    message: &message,
+                    doc: Some(self.id.as_str()),
+                }
+                .encode(),
+            );
+        };
+        for peer in self.peers.values() {
+            tell(&peer.link);
+        }
+        self.rx.close();
+        let queued: Vec<DocCommand> = self.deferred.drain(..).collect();
+        let queued = queued
+            .into_iter()
+            .chain(std::iter::from_fn(|| self.rx.try_recv().ok()));
+        for cmd in queued {
+            match cmd {
+                DocCommand::Sync { link, .. } => tell(&link),
+                DocCommand::Edit { done, .. } => {
+                    let _ = done.send(Err(DocError::Corrupt(err.to_string())));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn serve(&mut self) {
         let idle = self.shared.config.idle_unload;
         let cancel = self.shared.cancel.clone();
         loop {
@@ -377,14 +552,6 @@ impl Actor {
                 }
             }
         }
-        forget(&self.shared, &self.id, &self.tx);
-        self.shared
-            .metrics
-            .documents_loaded
-            .fetch_sub(1, Ordering::Relaxed);
-        self.peers.clear();
-        self.report_presence();
-        tracing::debug!(doc = %self.id, "document unloaded");
     }
 
     /// Leaves the registry if nothing is queued. Commands that slipped in between are handed

@@ -18,6 +18,8 @@
 //!   peer's heads twice (the changes to send, the Bloom filter of ours) and rebuild each change
 //!   from the operations: with viewers spread over a few acknowledged heads under load, that
 //!   was the largest single cost of a fan-out.
+//! - `first_contact`: the answer to a peer that holds nothing of the document, built from the
+//!   stored chunks, so that it goes out while the document is still loading.
 //!
 //! Peers hold their state behind an `Arc`, and peers given the same resulting state share one:
 //! two peers holding the same `Arc` are in equal states without comparing them, so the work per
@@ -496,6 +498,72 @@ pub(super) fn generate(
     state.sent_hashes.extend(changes.iter().map(|c| c.hash));
     state.in_flight = true;
     Some(Some(message))
+}
+
+/// The answer to a peer's first message when the peer holds nothing of the document, built
+/// from the document as the store holds it (`stored`: its chunks back to back, whose heads
+/// are `heads`) rather than from the loaded document, which a cold document does not have yet.
+///
+/// Message and state are those of automerge 0.12's `receive_sync_message` of `msg` in the
+/// fresh `state`, then `generate_sync_message`, which sends such a peer the whole document,
+/// except that:
+/// - the document goes as the stored chunks rather than a fresh save (the same changes);
+/// - the message carries no summary of ours (`have` is empty, as automerge sends it while it
+///   needs something): a peer with nothing has no use for one, and it names every change;
+/// - the state records no sent hashes. Automerge records all of them, and forgets them when
+///   the peer's answer names heads that include them.
+///
+/// Automerge sends the whole document only to a peer that supports the second message
+/// version and does not declare itself read-only; for anything else this returns `None` and
+/// leaves `state` untouched.
+pub(super) fn first_contact(
+    msg: &sync::Message,
+    heads: &[ChangeHash],
+    stored: &[u8],
+    state: &mut sync::State,
+) -> Option<sync::Message> {
+    let flags = msg.flags?;
+    let fresh = state.their_heads.is_none() && !state.have_responded && !state.needs_reset;
+    if !fresh
+        || heads.is_empty()
+        || !msg.heads.is_empty()
+        || !msg.need.is_empty()
+        || !msg.changes.is_empty()
+        || msg.have.iter().any(|h| !h.last_sync.is_empty())
+        || flags.contains(MessageFlags::READ_ONLY)
+    {
+        return None;
+    }
+    // What receiving it leaves.
+    let mut capabilities = vec![Capability::MessageV2];
+    if flags.contains(MessageFlags::SUPPORTS_SYNC_RESET) {
+        capabilities.push(Capability::SyncReset);
+    }
+    state.their_capabilities = Some(capabilities);
+    state.peer_read_only = false;
+    state.shared_heads = Vec::new();
+    state.last_sent_heads = Vec::new();
+    state.sent_hashes.clear();
+    state.their_have = Some(msg.have.clone());
+    state.their_heads = Some(Vec::new());
+    state.their_need = Some(Vec::new());
+    // What generating the answer leaves.
+    let mut out = MessageFlags::new();
+    out.set(MessageFlags::SUPPORTS_SYNC_RESET);
+    if state.read_only {
+        out.set(MessageFlags::READ_ONLY);
+    }
+    state.have_responded = true;
+    state.last_sent_heads = heads.to_vec();
+    state.in_flight = true;
+    Some(sync::Message {
+        heads: heads.to_vec(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: sync::ChunkList::from(vec![stored.to_vec()]),
+        flags: Some(out),
+        version: MessageVersion::V2,
+    })
 }
 
 #[cfg(test)]

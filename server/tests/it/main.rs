@@ -2,6 +2,7 @@
 
 mod attribution;
 mod cluster;
+mod cold;
 mod convergence;
 mod crash;
 mod durability;

@@ -542,3 +542,97 @@ fn recent_forgets_old_steps() {
     assert!(recent.since(&last).is_some());
     assert!(recent.held <= RECENT_CHANGES);
 }
+
+/// `first_contact` against automerge's receive and generate: for viewers and writers, a
+/// document stored as a snapshot with changes after it, the same message but for the
+/// deviations its documentation names; the client ends with the same document, and the
+/// exchange goes on from there as it would have.
+#[test]
+fn the_first_contact_answer_is_automerges_but_for_its_form() {
+    let mut server = Automerge::new();
+    for word in ["Strengthen ", "migration ", "data"] {
+        type_into(&mut server, word);
+    }
+    let snapshot = server.save();
+    let before = server.get_heads();
+    for word in [" collection", " by 2030"] {
+        type_into(&mut server, word);
+    }
+    let stored = [snapshot, server.save_after(&before)].concat();
+    let heads = crate::sync::chunks::heads(&stored).unwrap();
+    assert_eq!(heads, server.get_heads());
+
+    for read_only in [true, false] {
+        let mut client = Client::new();
+        let hello = client.doc.generate_sync_message(&mut client.state).unwrap();
+        let hello = sync::Message::decode(&hello.encode()).unwrap();
+
+        let mut theirs = server_state(read_only);
+        server
+            .receive_sync_message(&mut theirs, hello.clone())
+            .unwrap();
+        let expected = server.generate_sync_message(&mut theirs).unwrap();
+
+        let mut ours = server_state(read_only);
+        let answer = first_contact(&hello, &heads, &stored, &mut ours).unwrap();
+        assert_eq!(answer.heads, expected.heads);
+        assert_eq!(answer.need, expected.need);
+        assert_eq!(answer.flags, expected.flags);
+        assert_eq!(answer.version, expected.version);
+        assert!(answer.have.is_empty());
+        assert!(!theirs.sent_hashes.is_empty() && ours.sent_hashes.is_empty());
+        let mut without_sent = theirs.clone();
+        without_sent.sent_hashes.clear();
+        assert_eq!(ours, without_sent, "the state automerge leaves");
+
+        // The client loads it to the same document and answers with the same heads.
+        let mut other = Client::new();
+        other.doc.generate_sync_message(&mut other.state).unwrap();
+        let reply = client.answer(&answer.encode());
+        let expected_reply = other.answer(&expected.encode());
+        assert_eq!(client.doc.get_heads(), server.get_heads());
+        assert_eq!(client.doc.save(), other.doc.save());
+        assert_eq!(
+            sync::Message::decode(&reply).unwrap().heads,
+            sync::Message::decode(&expected_reply).unwrap().heads
+        );
+
+        // From there both exchanges go the same way: the next change reaches the client.
+        server
+            .receive_sync_message(&mut ours, sync::Message::decode(&reply).unwrap())
+            .unwrap();
+        let mut next = server.clone();
+        type_into(&mut next, ".");
+        let msg = next.generate_sync_message(&mut ours).unwrap();
+        client.answer(&msg.encode());
+        assert_eq!(client.doc.get_heads(), next.get_heads());
+    }
+
+    // Not first contact: a peer with heads, one that declares itself read-only, an old client
+    // without flags; nor a document with nothing stored. The state is left as it was.
+    let hello = {
+        let mut client = Client::new();
+        let hello = client.doc.generate_sync_message(&mut client.state).unwrap();
+        sync::Message::decode(&hello.encode()).unwrap()
+    };
+    let mut with_heads = hello.clone();
+    with_heads.heads = server.get_heads();
+    let mut read_only = hello.clone();
+    read_only.flags = Some(flag_byte(0x80 | MessageFlags::READ_ONLY));
+    let mut old = hello.clone();
+    old.flags = None;
+    for (msg, heads) in [
+        (&with_heads, &heads[..]),
+        (&read_only, &heads[..]),
+        (&old, &heads[..]),
+        (&hello, &[][..]),
+    ] {
+        let mut state = server_state(true);
+        assert!(first_contact(msg, heads, &stored, &mut state).is_none());
+        assert_eq!(state, server_state(true));
+    }
+    // Nor a peer already answered.
+    let mut state = server_state(true);
+    first_contact(&hello, &heads, &stored, &mut state).unwrap();
+    assert!(first_contact(&hello, &heads, &stored, &mut state).is_none());
+}
