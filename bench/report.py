@@ -203,6 +203,16 @@ if cold:
         w(f"| {label} | {c['chunks']:,} | {c['read_chunks']['median_ms']:.1f} ms | {c['load_doc']['median_ms']:.1f} ms | "
           f"{num(first, '{:.1f} ms')} | {c['total']['median_ms']:.1f} ms | {c['total']['max_ms']:.1f} ms |")
     w("")
+    early = cold["compacted"].get("answer_from_storage")
+    if early:
+        w("A peer that holds nothing of the document (a new device) does not wait for the load: the "
+          "server answers it from the stored chunks while automerge loads them "
+          "(`Store::load_chunks`, then `docs::answer_from_storage`; the peer's copy is checked to hold "
+          f"every change). Median {early['median_ms']:.1f} ms, slowest {early['max_ms']:.1f} ms, "
+          f"{early['bytes'] / 1024:,.0f} KiB. A peer that holds a copy, and every other command, waits "
+          "for the load. A document far past its compaction (the second row) is always loaded first: "
+          "a peer loads a long run of single changes much more slowly than one snapshot.")
+        w("")
 
 w("## How to read this")
 w("")
@@ -219,6 +229,7 @@ w("- /metrics exposes the server side of the same quantities: `rapporteur_change
   "(edits/s as a rate), `rapporteur_fanout_latency_seconds`, `rapporteur_store_latency_seconds`, "
   "`rapporteur_messages_out_total`, `rapporteur_fanout_generated_total`, "
   "`rapporteur_fanout_fast_total`, `rapporteur_fanout_held_total`, "
+  "`rapporteur_answered_before_load_total`, "
   "`rapporteur_receives_shared_total`, `rapporteur_receives_fast_total`, "
   "`process_cpu_seconds_total`, `process_resident_memory_bytes`.")
 w("")

@@ -5,11 +5,14 @@
 //! server's `Store`, and times what the server does when a peer asks for a document nobody has
 //! open: `Store::load_chunks`, then `docs::load_doc`. Two stored forms are timed: as the server
 //! keeps documents (compacted to a snapshot, plus the increments since), and the worst case of
-//! one chunk per change, never compacted.
+//! one chunk per change, never compacted. For the first, also the answer to a peer that holds
+//! nothing of the document, which the server sends from the stored chunks while it loads:
+//! `Store::load_chunks`, then `docs::answer_from_storage`.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use automerge::sync::SyncDoc;
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjType, ReadDoc, ScalarValue, ROOT};
 use clap::Parser;
@@ -113,13 +116,40 @@ async fn time_loads(
     id: &DocId,
     repeat: usize,
     expect: usize,
+    answer_early: bool,
 ) -> anyhow::Result<serde_json::Value> {
     let mut read = Vec::new();
     let mut load = Vec::new();
     let mut total = Vec::new();
     let mut first = Vec::new();
+    let mut answer = Vec::new();
     let mut chunk_count = 0;
+    let hello = {
+        let empty = Automerge::new();
+        let msg = empty
+            .generate_sync_message(&mut automerge::sync::State::new())
+            .context("a new peer says hello")?;
+        automerge::sync::Message::decode(&msg.encode())?
+    };
+    let mut answer_bytes = 0;
     for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        let chunks = store.load_chunks(id).await?;
+        let early = answer_early
+            .then(|| rapporteur::docs::answer_from_storage(&chunks, &hello))
+            .flatten();
+        if let Some(bytes) = early {
+            answer.push(t.elapsed());
+            // The peer loads it to the whole document.
+            let mut peer = Automerge::new();
+            let mut state = automerge::sync::State::new();
+            peer.receive_sync_message(&mut state, automerge::sync::Message::decode(&bytes)?)?;
+            anyhow::ensure!(
+                peer.get_changes(&[]).len() == expect,
+                "answered a different document"
+            );
+            answer_bytes = bytes.len();
+        }
         let t0 = Instant::now();
         let chunks = store.load_chunks(id).await?;
         let t1 = Instant::now();
@@ -152,8 +182,16 @@ async fn time_loads(
             "max_ms": v[v.len() - 1].as_secs_f64() * 1e3,
         })
     };
+    let answered = if answer.is_empty() {
+        serde_json::Value::Null
+    } else {
+        let mut times = ms(&mut answer);
+        times["bytes"] = answer_bytes.into();
+        times
+    };
     Ok(serde_json::json!({
         "chunks": chunk_count,
+        "answer_from_storage": answered,
         "read_chunks": ms(&mut read),
         "load_doc": ms(&mut load),
         "load_first_chunk": ms(&mut first),
@@ -181,10 +219,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let snapshot = vec![head.save()];
     let (_d1, store1, id1) = store_with(&chunks[cut..], &snapshot).await?;
-    let compacted = time_loads(store1.as_ref(), &id1, cli.repeat, expect).await?;
+    let compacted = time_loads(store1.as_ref(), &id1, cli.repeat, expect, true).await?;
 
     let (_d2, store2, id2) = store_with(&chunks, &base).await?;
-    let uncompacted = time_loads(store2.as_ref(), &id2, cli.repeat, expect).await?;
+    // Far past its compaction: the server waits for the load and sends automerge's save.
+    let uncompacted = time_loads(store2.as_ref(), &id2, cli.repeat, expect, false).await?;
 
     let report = serde_json::json!({
         "changes": expect,
