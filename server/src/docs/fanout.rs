@@ -18,6 +18,8 @@
 //!   peer's heads twice (the changes to send, the Bloom filter of ours) and rebuild each change
 //!   from the operations: with viewers spread over a few acknowledged heads under load, that
 //!   was the largest single cost of a fan-out.
+//!   Messages that carry the whole document (to a peer that holds nothing of it, or lacks more
+//!   than a third) take it from one save per heads instead of a save per message.
 //! - `first_contact`: the answer to a peer that holds nothing of the document, built from the
 //!   stored chunks, so that it goes out while the document is still loading.
 //!
@@ -315,6 +317,19 @@ pub(super) struct Recent {
     held: usize,
     /// Changes in the document, once counted.
     total: std::cell::OnceCell<usize>,
+    /// The whole document as of the last step, once a message needed it.
+    whole: Option<Whole>,
+}
+
+/// The whole document, saved, with the hashes of all its changes and their Bloom filter: what
+/// a message that carries the whole document needs. Automerge saves the document afresh for
+/// each such message (tens of milliseconds for a long history); this is kept until the
+/// document changes, so that a crowd of new peers costs one save.
+struct Whole {
+    heads: Vec<ChangeHash>,
+    saved: Vec<u8>,
+    hashes: Vec<ChangeHash>,
+    bloom: BloomFilter,
 }
 
 impl Recent {
@@ -356,6 +371,23 @@ impl Recent {
         &self.steps.back().expect("a step was just kept").heads
     }
 
+    /// The whole document as of the last step. Call `follow` first.
+    fn whole(&mut self, doc: &Automerge) -> &Whole {
+        let heads = &self.steps.back().expect("follow was called").heads;
+        if self.whole.as_ref().is_none_or(|w| w.heads != *heads) {
+            let hashes: Vec<ChangeHash> =
+                doc.get_changes_meta(&[]).iter().map(|c| c.hash).collect();
+            let _ = self.total.set(hashes.len());
+            self.whole = Some(Whole {
+                heads: heads.clone(),
+                saved: doc.save(),
+                bloom: BloomFilter::from_hashes(hashes.iter()),
+                hashes,
+            });
+        }
+        self.whole.as_ref().expect("just kept")
+    }
+
     /// The changes since `heads`, oldest first, if they were the heads after a step still
     /// kept. Call `follow` first.
     fn since<'a>(
@@ -386,8 +418,10 @@ impl Recent {
 
 /// `doc.generate_sync_message(state)`, taking the changes from `recent`, for the states a
 /// fan-out meets: the peer's summary (`Have`) and our own last one both start from heads of a
-/// recent step, and the peer needs nothing named. Returns `None`, with `state` untouched, for
-/// anything else (first contact, a reset, a peer far behind): automerge generates those.
+/// recent step, and the peer needs nothing named; or the peer gets the whole document (it holds
+/// nothing, or lacks more than a third), saved once per heads (`whole`). Returns `None`, with
+/// `state` untouched, for anything else (a reset, a peer far behind, an old client that holds
+/// nothing): automerge generates those.
 /// Otherwise the message and the state left are those of automerge 0.12's
 /// `generate_sync_message`, step for step; the tests compare the two.
 pub(super) fn generate(
@@ -403,9 +437,20 @@ pub(super) fn generate(
         return None;
     };
     let their_need = state.their_need.as_ref()?;
-    // Empty heads: first contact, automerge may send the whole document.
-    if their_heads.is_empty() || !their_need.is_empty() {
+    if !their_need.is_empty() {
         return None;
+    }
+    let v2 = state
+        .their_capabilities
+        .as_ref()
+        .is_some_and(|caps| caps.contains(&Capability::MessageV2));
+    // Empty heads: the peer holds nothing (first contact), automerge sends the whole document.
+    if their_heads.is_empty() {
+        let known = their_have
+            .last_sync
+            .iter()
+            .all(|h| doc.get_change_meta_by_hash(h).is_some());
+        return (v2 && known).then(|| whole(doc, recent, state)).flatten();
     }
     // What we would ask them for: nothing, if we hold all their heads (and a read-only state
     // asks for nothing anyway).
@@ -444,14 +489,10 @@ pub(super) fn generate(
         .into_iter()
         .filter(|c| to_send.contains(&c.hash) && !state.sent_hashes.contains(&c.hash))
         .collect();
-    let v2 = state
-        .their_capabilities
-        .as_ref()
-        .is_some_and(|caps| caps.contains(&Capability::MessageV2));
     let lacking = changes.len();
     if v2 && recent.over_a_third(doc, lacking) {
         // Automerge sends the whole document instead.
-        return None;
+        return whole(doc, recent, state);
     }
 
     let heads_unchanged = state.last_sent_heads == our_heads;
@@ -496,6 +537,52 @@ pub(super) fn generate(
     state.have_responded = true;
     state.last_sent_heads = our_heads;
     state.sent_hashes.extend(changes.iter().map(|c| c.hash));
+    state.in_flight = true;
+    Some(Some(message))
+}
+
+/// `generate` where automerge sends the whole document (`send_doc`, or more than a third of
+/// the changes lacking), from `Recent::whole`. Our summary (`have`) starts from the shared
+/// heads: from nothing, the Bloom filter of every change, kept with the saved document;
+/// otherwise from a recent step, or this leaves the message to automerge (`None`).
+fn whole(
+    doc: &Automerge,
+    recent: &mut Recent,
+    state: &mut sync::State,
+) -> Option<Option<sync::Message>> {
+    let our_heads = recent.follow(doc).to_vec();
+    let bloom = if state.shared_heads.is_empty() {
+        None
+    } else {
+        let ours: Vec<ChangeHash> = recent.since(&state.shared_heads)?.map(|c| c.hash).collect();
+        Some(BloomFilter::from_hashes(ours.iter()))
+    };
+    let whole = recent.whole(doc);
+    if whole.hashes.is_empty() {
+        return None;
+    }
+    if state.last_sent_heads == our_heads && state.have_responded && state.in_flight {
+        return Some(None);
+    }
+    let mut flags = MessageFlags::new();
+    flags.set(MessageFlags::SUPPORTS_SYNC_RESET);
+    if state.read_only {
+        flags.set(MessageFlags::READ_ONLY);
+    }
+    let message = sync::Message {
+        heads: our_heads.clone(),
+        need: Vec::new(),
+        have: vec![Have {
+            last_sync: state.shared_heads.clone(),
+            bloom: bloom.unwrap_or_else(|| whole.bloom.clone()),
+        }],
+        changes: sync::ChunkList::from(vec![whole.saved.clone()]),
+        flags: Some(flags),
+        version: MessageVersion::V2,
+    };
+    state.have_responded = true;
+    state.last_sent_heads = our_heads;
+    state.sent_hashes.extend(whole.hashes.iter().copied());
     state.in_flight = true;
     Some(Some(message))
 }

@@ -35,7 +35,7 @@ pub const MAX_CHANGE_OPS: u64 = 100_000;
 pub const MAX_INFLATED_BYTES: usize = 64 << 20;
 
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-const DOCUMENT: u8 = 0;
+pub(crate) const DOCUMENT: u8 = 0;
 const CHANGE: u8 = 1;
 const COMPRESSED: u8 = 2;
 const BUNDLE: u8 = 3;

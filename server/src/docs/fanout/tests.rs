@@ -378,6 +378,8 @@ fn flag_byte(bits: u8) -> MessageFlags {
 struct Generations {
     fast: usize,
     fast_with_changes: usize,
+    /// Fast generations that carried the whole document.
+    fast_whole: usize,
     left: usize,
 }
 
@@ -401,6 +403,12 @@ impl Generations {
                 assert_eq!(message, theirs, "the message automerge generates");
                 assert_eq!(ours, *state, "the state automerge leaves");
                 self.fast += 1;
+                self.fast_whole += usize::from(
+                    message
+                        .as_ref()
+                        .and_then(|m| m.changes.iter().next())
+                        .is_some_and(|chunk| chunk[8] == crate::sync::chunks::DOCUMENT),
+                );
                 self.fast_with_changes +=
                     usize::from(message.is_some_and(|m| !m.changes.is_empty()));
             }
@@ -448,7 +456,7 @@ fn exchange(
 }
 
 /// `generate` against automerge's `generate_sync_message`, for writers and viewers, old and
-/// new clients, peers in step, peers with several messages in flight, peers held back over
+/// new clients, a first contact from a client that holds nothing, peers in step, peers with several messages in flight, peers held back over
 /// several commits (as a fan-out holds a peer that has not answered), and writers whose own
 /// changes the server has not seen yet (their Bloom filter is not empty).
 #[test]
@@ -473,6 +481,11 @@ fn the_fast_generate_gives_what_automerge_would() {
                 }
                 panic!("the peers did not settle");
             };
+            // The client speaks first, as automerge-repo's request does: it holds nothing.
+            let hello = client.doc.generate_sync_message(&mut client.state).unwrap();
+            server
+                .receive_sync_message(&mut state, as_received(hello, old_client))
+                .unwrap();
             settle(&mut server, &mut recent, &mut state, &mut client, &mut gens);
             for (i, word) in [": capacity", " building,", " finance,", " technology"]
                 .into_iter()
@@ -516,10 +529,12 @@ fn the_fast_generate_gives_what_automerge_would() {
             }
         }
     }
-    // Most generations were the fast one, many of them with changes; first contact and the
-    // like were left to automerge.
+    // Most generations were the fast one, many of them with changes, and the first contact of
+    // every new client with the whole document; old clients' first contact and the like were
+    // left to automerge.
     assert!(gens.fast > 3 * gens.left, "{gens:?}");
     assert!(gens.fast_with_changes >= 40, "{gens:?}");
+    assert!(gens.fast_whole >= 2, "{gens:?}");
     assert!(gens.left > 0, "{gens:?}");
 }
 
