@@ -382,6 +382,10 @@ impl Actor {
                         Ok(conn) => early.push(conn),
                         Err(cmd) => self.deferred.push_back(cmd),
                     }
+                    // A steady stream of commands must not keep the loaded document waiting.
+                    if warming.loading.is_finished() {
+                        break (&mut warming.loading).await;
+                    }
                 }
                 loaded = &mut warming.loading => break loaded,
             }

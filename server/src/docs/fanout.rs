@@ -30,7 +30,7 @@
 //!
 //! Both are only valid while the document does not change; the actor drops them when it does.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::sync::Arc;
 
@@ -328,7 +328,7 @@ pub(super) struct Recent {
 struct Whole {
     heads: Vec<ChangeHash>,
     saved: Vec<u8>,
-    hashes: Vec<ChangeHash>,
+    hashes: BTreeSet<ChangeHash>,
     bloom: BloomFilter,
 }
 
@@ -339,6 +339,7 @@ impl Recent {
         let heads = doc.get_heads();
         let changed = self.steps.back().is_none_or(|last| last.heads != heads);
         if changed {
+            self.whole = None;
             let changes: Vec<RecentChange> = match self.steps.back() {
                 None => Vec::new(),
                 Some(last) => doc
@@ -371,21 +372,37 @@ impl Recent {
         &self.steps.back().expect("a step was just kept").heads
     }
 
-    /// The whole document as of the last step. Call `follow` first.
-    fn whole(&mut self, doc: &Automerge) -> &Whole {
+    /// The whole document as of the last step (`None` for an empty document). Call `follow`
+    /// first.
+    fn whole(&mut self, doc: &Automerge) -> Option<&Whole> {
         let heads = &self.steps.back().expect("follow was called").heads;
         if self.whole.as_ref().is_none_or(|w| w.heads != *heads) {
-            let hashes: Vec<ChangeHash> =
-                doc.get_changes_meta(&[]).iter().map(|c| c.hash).collect();
-            let _ = self.total.set(hashes.len());
-            self.whole = Some(Whole {
-                heads: heads.clone(),
-                saved: doc.save(),
-                bloom: BloomFilter::from_hashes(hashes.iter()),
-                hashes,
+            // What automerge sends a peer that holds nothing, generated once: the saved
+            // document, the Bloom filter of every change, and every hash as sent.
+            let mut state = sync::State::new();
+            state.their_heads = Some(Vec::new());
+            state.their_need = Some(Vec::new());
+            state.their_have = Some(vec![Have {
+                last_sync: Vec::new(),
+                bloom: BloomFilter::from_hashes(std::iter::empty::<&ChangeHash>()),
+            }]);
+            state.their_capabilities = Some(vec![Capability::MessageV2]);
+            let whole = doc.generate_sync_message(&mut state).and_then(|mut msg| {
+                let saved = msg.changes.iter().next()?.to_vec();
+                let bloom = msg.have.pop()?.bloom;
+                Some(Whole {
+                    heads: heads.clone(),
+                    saved,
+                    hashes: std::mem::take(&mut state.sent_hashes),
+                    bloom,
+                })
             });
+            if let Some(whole) = &whole {
+                let _ = self.total.set(whole.hashes.len());
+            }
+            self.whole = whole;
         }
-        self.whole.as_ref().expect("just kept")
+        self.whole.as_ref()
     }
 
     /// The changes since `heads`, oldest first, if they were the heads after a step still
@@ -557,10 +574,7 @@ fn whole(
         let ours: Vec<ChangeHash> = recent.since(&state.shared_heads)?.map(|c| c.hash).collect();
         Some(BloomFilter::from_hashes(ours.iter()))
     };
-    let whole = recent.whole(doc);
-    if whole.hashes.is_empty() {
-        return None;
-    }
+    let whole = recent.whole(doc)?;
     if state.last_sent_heads == our_heads && state.have_responded && state.in_flight {
         return Some(None);
     }
@@ -582,7 +596,11 @@ fn whole(
     };
     state.have_responded = true;
     state.last_sent_heads = our_heads;
-    state.sent_hashes.extend(whole.hashes.iter().copied());
+    if state.sent_hashes.is_empty() {
+        state.sent_hashes = whole.hashes.clone();
+    } else {
+        state.sent_hashes.extend(whole.hashes.iter().copied());
+    }
     state.in_flight = true;
     Some(Some(message))
 }
