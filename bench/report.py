@@ -214,6 +214,22 @@ if cold:
           "a peer loads a long run of single changes much more slowly than one snapshot.")
         w("")
 
+    joins = cold.get("joins")
+    if joins:
+        w(f"New devices joining the document, one after another, through the server's document "
+          "registry and actor (no sockets): milliseconds from a peer's first request to the answer "
+          "that carries the whole document; each peer leaves before the next comes. The first finds "
+          "the document cold; then "
+          f"{joins['joins']} join the loaded document with its heads unchanged, and {joins['joins']} "
+          "after a server edit each (heads changed).")
+        w("")
+        w("| server | first join, cold | loaded, heads unchanged (median / slowest) | loaded, heads changed (median / slowest) |")
+        w("| --- | --- | --- | --- |")
+        u, c = joins["heads_unchanged"], joins["heads_changed"]
+        w(f"| this build | {joins['cold_ms']:.1f} ms | {u['median_ms']:.1f} / {u['max_ms']:.1f} ms | "
+          f"{c['median_ms']:.1f} / {c['max_ms']:.1f} ms |")
+        w("")
+
 w("## How to read this")
 w("")
 w("- Latency is from the moment a writer hands its change to its socket to the moment a viewer "

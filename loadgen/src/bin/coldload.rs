@@ -8,6 +8,11 @@
 //! one chunk per change, never compacted. For the first, also the answer to a peer that holds
 //! nothing of the document, which the server sends from the stored chunks while it loads:
 //! `Store::load_chunks`, then `docs::answer_from_storage`.
+//!
+//! Then new devices joining the document, through the server's document registry (no sockets):
+//! one after another, the time from a peer's first request to the answer that carries the whole
+//! document; the first finds the document cold, the others loaded (once the load is done), with
+//! its heads unchanged or changed (a server edit) before each.
 
 use std::time::{Duration, Instant};
 
@@ -38,6 +43,9 @@ struct Cli {
     /// Increments left after the snapshot (the server compacts every 256 chunks).
     #[arg(long, default_value_t = 128)]
     increments: usize,
+    /// New peers joining the loaded document, one after another, per variant.
+    #[arg(long, default_value_t = 50)]
+    joins: usize,
     #[arg(long)]
     out: Option<std::path::PathBuf>,
 }
@@ -199,6 +207,133 @@ async fn time_loads(
     }))
 }
 
+/// New peers, each holding nothing, asking for the document one after another through the
+/// server's registry and document actor: milliseconds from the request to the answer.
+async fn time_joins(
+    store: std::sync::Arc<dyn Store>,
+    id: &DocId,
+    joins: usize,
+) -> anyhow::Result<serde_json::Value> {
+    use rapporteur::auth::Person;
+    use rapporteur::docs::{Access, DocCommand, Outbox, PeerLink};
+    use rapporteur::ids::{PeerId, PersonId};
+
+    let dir = tempfile::tempdir()?;
+    let settings = rapporteur::state::Settings {
+        public_url: "http://127.0.0.1:1".into(),
+        web_dir: dir.path().to_path_buf(),
+        docs: Default::default(),
+        limits: Default::default(),
+    };
+    let state = rapporteur::state::AppState::new(store, settings).await?;
+    let person = std::sync::Arc::new(Person {
+        id: PersonId::random(),
+        meeting: rapporteur::meeting::DEMO_SLUG.into(),
+        role: rapporteur::meeting::Role::Delegate,
+        group: None,
+        name: "coldload".into(),
+    });
+    let hello = {
+        let msg = Automerge::new()
+            .generate_sync_message(&mut automerge::sync::State::new())
+            .context("a new peer says hello")?;
+        msg.encode()
+    };
+    let mut conn = 0;
+    let mut join = || {
+        conn += 1;
+        let (outbox, rx) = Outbox::new(
+            64,
+            tokio_util::sync::CancellationToken::new(),
+            state.metrics.clone(),
+        );
+        let link = std::sync::Arc::new(PeerLink {
+            conn,
+            peer_id: PeerId(format!("coldload-{conn}")),
+            person: person.clone(),
+            outbox,
+        });
+        let cmd = DocCommand::Sync {
+            link,
+            access: Access::Read,
+            data: hello.clone(),
+        };
+        (cmd, rx)
+    };
+    let time_one = async |cmd: DocCommand, mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>| {
+        let DocCommand::Sync { link, .. } = &cmd else {
+            anyhow::bail!("a join is a sync message");
+        };
+        let link_conn = link.conn;
+        let t = Instant::now();
+        state
+            .docs
+            .send(id, cmd)
+            .await
+            .ok()
+            .context("document gone")?;
+        let frame = rx.recv().await.context("no answer")?;
+        let elapsed = t.elapsed();
+        anyhow::ensure!(
+            frame.len() > 100_000,
+            "the answer does not carry the document"
+        );
+        // It leaves before the next one comes: each join is timed on its own, and a peer that
+        // never answers is not sent the document again when it changes.
+        state
+            .docs
+            .send(id, DocCommand::Leave { conn: link_conn })
+            .await
+            .ok()
+            .context("document gone")?;
+        Ok::<_, anyhow::Error>((elapsed, rx))
+    };
+    let mut keep = Vec::new();
+    let (cmd, rx) = join();
+    let (cold, rx) = time_one(cmd, rx).await?;
+    keep.push(rx);
+    // A read waits for the load.
+    state.docs.read(id, |_| ()).await?;
+    let mut unchanged = Vec::new();
+    for _ in 0..joins {
+        let (cmd, rx) = join();
+        let (t, rx) = time_one(cmd, rx).await?;
+        unchanged.push(t);
+        keep.push(rx);
+    }
+    let mut changed = Vec::new();
+    for i in 0..joins {
+        state
+            .docs
+            .edit(id, move |doc| {
+                let mut tx = doc.transaction();
+                tx.put(ROOT, "coldload", i as i64)?;
+                tx.commit();
+                Ok(())
+            })
+            .await?;
+        let (cmd, rx) = join();
+        let (t, rx) = time_one(cmd, rx).await?;
+        changed.push(t);
+        keep.push(rx);
+    }
+    let ms = |v: &mut Vec<Duration>| {
+        v.sort();
+        serde_json::json!({
+            "median_ms": v[v.len() / 2].as_secs_f64() * 1e3,
+            "max_ms": v[v.len() - 1].as_secs_f64() * 1e3,
+        })
+    };
+    state.shutdown.cancel();
+    Ok(serde_json::json!({
+        "cold_ms": cold.as_secs_f64() * 1e3,
+        "answered_before_load": state.metrics.answered_before_load.load(std::sync::atomic::Ordering::Relaxed),
+        "heads_unchanged": ms(&mut unchanged),
+        "heads_changed": ms(&mut changed),
+        "joins": joins,
+    }))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -221,6 +356,8 @@ async fn main() -> anyhow::Result<()> {
     let (_d1, store1, id1) = store_with(&chunks[cut..], &snapshot).await?;
     let compacted = time_loads(store1.as_ref(), &id1, cli.repeat, expect, true).await?;
 
+    let joins = time_joins(store1.clone(), &id1, cli.joins).await?;
+
     let (_d2, store2, id2) = store_with(&chunks, &base).await?;
     // Far past its compaction: the server waits for the load and sends automerge's save.
     let uncompacted = time_loads(store2.as_ref(), &id2, cli.repeat, expect, false).await?;
@@ -230,6 +367,7 @@ async fn main() -> anyhow::Result<()> {
         "snapshot_bytes": snapshot[0].len(),
         "build_s": build_s,
         "compacted": compacted,
+        "joins": joins,
         "uncompacted": uncompacted,
     });
     let text = serde_json::to_string_pretty(&report)?;
