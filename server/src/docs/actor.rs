@@ -477,29 +477,18 @@ impl Actor {
 
     /// Tells everyone waiting for a document that could not be loaded.
     fn fail_waiting(&mut self, err: &DocError) {
-        let message = format!("document {}: could not be loaded", self.id);
-        let tell = |link: &PeerLink| {
-            link.outbox.send(
-                ServerMessage::Error {
-                    sender: &self.shared.server.peer_id,
-                    target: &link.peer_id,
-                    message: &message,
-                    doc: Some(self.id.as_str()),
-                }
-                .encode(),
-            );
-        };
+        const WHY: &str = "could not be loaded";
         for peer in self.peers.values() {
-            tell(&peer.link);
+            self.send_error(&peer.link, WHY);
         }
         self.rx.close();
-        let queued: Vec<DocCommand> = self.deferred.drain(..).collect();
-        let queued = queued
-            .into_iter()
-            .chain(std::iter::from_fn(|| self.rx.try_recv().ok()));
+        let mut queued: Vec<DocCommand> = self.deferred.drain(..).collect();
+        while let Ok(cmd) = self.rx.try_recv() {
+            queued.push(cmd);
+        }
         for cmd in queued {
             match cmd {
-                DocCommand::Sync { link, .. } => tell(&link),
+                DocCommand::Sync { link, .. } => self.send_error(&link, WHY),
                 DocCommand::Edit { done, .. } => {
                     let _ = done.send(Err(DocError::Corrupt(err.to_string())));
                 }
@@ -1182,6 +1171,11 @@ impl Actor {
             .changes_refused
             .fetch_add(1, Ordering::Relaxed);
         tracing::info!(person = %link.person.id, reason = why, "refused a sync message");
+        self.send_error(link, why);
+    }
+
+    /// An `error` message to a peer about this document: `document <id>: <why>`.
+    fn send_error(&self, link: &PeerLink, why: &str) {
         let message = format!("document {}: {why}", self.id);
         link.outbox.send(
             ServerMessage::Error {

@@ -535,27 +535,46 @@ pub(super) fn generate(
         }
         (vec![joined], MessageVersion::V2)
     };
-    let mut flags = MessageFlags::new();
-    flags.set(MessageFlags::SUPPORTS_SYNC_RESET);
-    if state.read_only {
-        flags.set(MessageFlags::READ_ONLY);
-    }
+    let bloom = BloomFilter::from_hashes(ours.iter());
+    state.sent_hashes.extend(changes.iter().map(|c| c.hash));
+    Some(Some(sent(state, our_heads, bloom, chunks, version)))
+}
+
+/// The message automerge builds at the end of `generate_sync_message` (needing nothing, our
+/// summary from the shared heads), and what sending it does to the state; the sent hashes are
+/// the caller's.
+fn sent(
+    state: &mut sync::State,
+    our_heads: Vec<ChangeHash>,
+    bloom: BloomFilter,
+    chunks: Vec<Vec<u8>>,
+    version: MessageVersion,
+) -> sync::Message {
     let message = sync::Message {
         heads: our_heads.clone(),
         need: Vec::new(),
         have: vec![Have {
             last_sync: state.shared_heads.clone(),
-            bloom: BloomFilter::from_hashes(ours.iter()),
+            bloom,
         }],
         changes: sync::ChunkList::from(chunks),
-        flags: Some(flags),
+        flags: Some(our_flags(state)),
         version,
     };
     state.have_responded = true;
     state.last_sent_heads = our_heads;
-    state.sent_hashes.extend(changes.iter().map(|c| c.hash));
     state.in_flight = true;
-    Some(Some(message))
+    message
+}
+
+/// The flags automerge 0.12 puts on every message.
+fn our_flags(state: &sync::State) -> MessageFlags {
+    let mut flags = MessageFlags::new();
+    flags.set(MessageFlags::SUPPORTS_SYNC_RESET);
+    if state.read_only {
+        flags.set(MessageFlags::READ_ONLY);
+    }
+    flags
 }
 
 /// `generate` where automerge sends the whole document (`send_doc`, or more than a third of
@@ -578,31 +597,20 @@ fn whole(
     if state.last_sent_heads == our_heads && state.have_responded && state.in_flight {
         return Some(None);
     }
-    let mut flags = MessageFlags::new();
-    flags.set(MessageFlags::SUPPORTS_SYNC_RESET);
-    if state.read_only {
-        flags.set(MessageFlags::READ_ONLY);
-    }
-    let message = sync::Message {
-        heads: our_heads.clone(),
-        need: Vec::new(),
-        have: vec![Have {
-            last_sync: state.shared_heads.clone(),
-            bloom: bloom.unwrap_or_else(|| whole.bloom.clone()),
-        }],
-        changes: sync::ChunkList::from(vec![whole.saved.clone()]),
-        flags: Some(flags),
-        version: MessageVersion::V2,
-    };
-    state.have_responded = true;
-    state.last_sent_heads = our_heads;
+    let bloom = bloom.unwrap_or_else(|| whole.bloom.clone());
+    let chunks = vec![whole.saved.clone()];
     if state.sent_hashes.is_empty() {
         state.sent_hashes = whole.hashes.clone();
     } else {
         state.sent_hashes.extend(whole.hashes.iter().copied());
     }
-    state.in_flight = true;
-    Some(Some(message))
+    Some(Some(sent(
+        state,
+        our_heads,
+        bloom,
+        chunks,
+        MessageVersion::V2,
+    )))
 }
 
 /// The answer to a peer's first message when the peer holds nothing of the document, built
@@ -653,11 +661,7 @@ pub(super) fn first_contact(
     state.their_heads = Some(Vec::new());
     state.their_need = Some(Vec::new());
     // What generating the answer leaves.
-    let mut out = MessageFlags::new();
-    out.set(MessageFlags::SUPPORTS_SYNC_RESET);
-    if state.read_only {
-        out.set(MessageFlags::READ_ONLY);
-    }
+    let out = our_flags(state);
     state.have_responded = true;
     state.last_sent_heads = heads.to_vec();
     state.in_flight = true;
