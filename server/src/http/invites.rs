@@ -111,5 +111,12 @@ async fn revoke(
         .publish(&crate::store::ClusterEvent::Revoked { person: id.clone() })
         .await?;
     tracing::info!(person = %id, closed, "invite revoked");
+    if invite.role == Role::CoFacilitator {
+        // The revoked co-facilitator may have been the last one the sign-off waited for. The
+        // revocation stands either way.
+        if let Err(e) = super::summary::issue_if_approved(&state, &invite.meeting, &person).await {
+            tracing::error!(error = %e, "could not issue the summary after a revocation");
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }

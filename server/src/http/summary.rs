@@ -500,6 +500,36 @@ async fn approve(
     Ok(Json(signoff_view(&state, &slug, &summary).await?))
 }
 
+/// Issues the meeting's summary if every co-facilitator left holds a valid approval, after one
+/// was revoked (`by`: who revoked the invite, the author of the change).
+pub(super) async fn issue_if_approved(state: &AppState, slug: &str, by: &Person) -> Result<()> {
+    let m = state
+        .store
+        .meeting(slug)
+        .await?
+        .ok_or(Error::NotFound("meeting"))?;
+    let ids: Vec<String> = co_facilitators(state, slug)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let author = Author {
+        person: by.id.0.clone(),
+        name: by.name.clone(),
+    };
+    let issued = edit(state, &m.summary_doc, move |d| {
+        signoff::issue_if_approved(d, &author, &ids, now_ms()).map_err(signoff_error)
+    })
+    .await?;
+    if issued.is_some() {
+        tracing::info!(
+            meeting = slug,
+            "summary issued: the co-facilitators left have approved"
+        );
+    }
+    Ok(())
+}
+
 async fn new_revision(
     State(state): State<AppState>,
     Auth(person): Auth,

@@ -119,25 +119,62 @@ pub fn approve(
         |tx| {
             super::put_json(tx, &ROOT, "approvals", &Value::Array(approvals))?;
             if issue {
-                tx.put(ROOT, "state", "issued")?;
-                let list = match child(tx, &ROOT, "revisions") {
-                    Some(l) => l,
-                    None => tx.put_object(ROOT, "revisions", ObjType::List)?,
-                };
-                let at = tx.length(&list);
-                insert_json(
-                    tx,
-                    &list,
-                    at,
-                    &json!({"revision": revision, "issuedAt": now, "heads": heads,
-                            "contentHash": hash}),
-                )?;
+                record_issue(tx, revision, now, &heads, &hash)?;
             }
             Ok::<_, AutomergeError>(())
         },
     )
     .map_err(|f| f.error)?;
     Ok(status(&document_json(doc, None), co_facilitators))
+}
+
+/// Issues the summary if every co-facilitator already holds a valid approval: for when the set
+/// of co-facilitators shrinks (the last one still to approve is revoked) rather than when an
+/// approval completes it. `None`, and no change, if it is issued already or someone is still to
+/// approve. One change, by `author` (who revoked the invite).
+pub fn issue_if_approved(
+    doc: &mut Automerge,
+    author: &Author,
+    co_facilitators: &[String],
+    now: i64,
+) -> Result<Option<SignoffStatus>, SignoffError> {
+    let summary = document_json(doc, None);
+    let st = status(&summary, co_facilitators);
+    if st.state == "issued" || !st.waiting_for.is_empty() || st.approved_by.is_empty() {
+        return Ok(None);
+    }
+    let hash = approved_content_hash(&summary);
+    let revision = revision_of(&summary);
+    let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
+    doc.transact_with(
+        |_| author.commit("issue"),
+        |tx| record_issue(tx, revision, now, &heads, &hash),
+    )
+    .map_err(|f| f.error)?;
+    Ok(Some(status(&document_json(doc, None), co_facilitators)))
+}
+
+/// Marks the summary issued and appends the revision's frozen heads and content hash to
+/// `revisions`.
+fn record_issue(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    revision: i64,
+    now: i64,
+    heads: &[String],
+    hash: &str,
+) -> Result<(), AutomergeError> {
+    tx.put(ROOT, "state", "issued")?;
+    let list = match child(tx, &ROOT, "revisions") {
+        Some(l) => l,
+        None => tx.put_object(ROOT, "revisions", ObjType::List)?,
+    };
+    let at = tx.length(&list);
+    insert_json(
+        tx,
+        &list,
+        at,
+        &json!({"revision": revision, "issuedAt": now, "heads": heads, "contentHash": hash}),
+    )
 }
 
 /// Starts the next revision of an issued summary: drafting again, approvals cleared.

@@ -438,3 +438,46 @@ async fn the_index_follows_sign_off_at_every_step() {
     assert_eq!(index_summary(&index)["approvedBy"], json!([]));
     m.server.stop().await;
 }
+
+/// Revoking the last co-facilitator the sign-off waits for issues the summary, as that
+/// co-facilitator's approval would have; revoking anyone else changes nothing.
+#[tokio::test]
+async fn revoking_the_last_co_facilitator_waited_for_issues_the_summary() {
+    let m = merged_meeting().await;
+    let addr = m.server.addr;
+    let summary = |m: &Meeting| {
+        let addr = m.server.addr;
+        let delegate = m.delegate.clone();
+        async move { api(addr, "GET", &p("/summary"), &delegate, None).await.1["document"].clone() }
+    };
+    let (_, signoff) = api(addr, "POST", &p("/summary/approve"), &m.cof_a, None).await;
+    assert_eq!(signoff["state"], "drafting");
+    assert_eq!(signoff["waitingFor"].as_array().unwrap().len(), 1);
+
+    // Revoking a rapporteur does not touch the sign-off.
+    let rap = m.server.person_id(&m.rap).await;
+    let (st, _) = api(
+        addr,
+        "DELETE",
+        &format!("/api/invites/{rap}"),
+        &m.cof_a,
+        None,
+    )
+    .await;
+    assert_eq!(st, 204);
+    assert_eq!(summary(&m).await["state"], "drafting");
+
+    // Revoking the co-facilitator still to approve: issued, by the one who revoked.
+    let b = m.server.person_id(&m.cof_b).await;
+    let (st, _) = api(addr, "DELETE", &format!("/api/invites/{b}"), &m.cof_a, None).await;
+    assert_eq!(st, 204);
+    let doc = summary(&m).await;
+    assert_eq!(doc["state"], "issued");
+    let revisions = doc["revisions"].as_array().unwrap();
+    assert_eq!(revisions.len(), 1);
+    assert_eq!(revisions[0]["revision"], 1);
+    let (_, shown) = api(addr, "GET", &p("/summary"), &m.cof_a, None).await;
+    assert_eq!(shown["signoff"]["state"], "issued");
+    assert_eq!(shown["signoff"]["waitingFor"], json!([]));
+    m.server.stop().await;
+}
