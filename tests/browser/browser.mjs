@@ -78,4 +78,8 @@ export async function screenshot(page, name) {
   mkdirSync(screenshotDir, { recursive: true })
   await page.evaluate(() => document.fonts?.ready)
   await page.screenshot({ path: path.join(screenshotDir, `${name}.png`), fullPage: true })
+  // Nothing may stick out sideways: a page wider than the screen scrolls both ways on a phone.
+  const { width } = page.viewportSize()
+  const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth)
+  if (scrollWidth > width) throw new Error(`${name}: the page is ${scrollWidth} px wide in a ${width} px window`)
 }
