@@ -112,6 +112,13 @@ describe("the chair's summary", () => {
     // The delegate reads; co-facilitators edit.
     assert.equal(await delegate.page.locator("textarea").count(), 0)
     assert.equal(await switzerland.page.locator("textarea[data-item]").count(), 12)
+    // Group 3's Arabic bullet reads right to left, for those who edit it and those who read it.
+    const directions = (p, selector) =>
+      p.$$eval(selector, els => els
+        .filter(e => /^[\u0600-\u06FF]/.test(e.value ?? e.textContent))
+        .map(e => (e.matches(":dir(rtl)") ? "rtl" : "ltr")))
+    assert.deepEqual(await directions(switzerland.page, "textarea[data-item]"), ["rtl"])
+    assert.deepEqual(await directions(delegate.page, "[data-item-id] .summary-para"), ["rtl"])
     // Provenance is one click away.
     const first = page.locator('[data-section="group-1"] [data-item-id]').first()
     await first.getByTestId("provenance").click()

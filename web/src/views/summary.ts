@@ -198,7 +198,7 @@ export class SummaryView implements View {
         <div class="summary-main">
           <h2 class="section-title">Preamble</h2>
           ${this.#editable
-            ? html`<textarea class="summary-preamble" aria-label="Preamble" rows="3" data-text="preamble"
+            ? html`<textarea class="summary-preamble" aria-label="Preamble" rows="3" dir="auto" data-text="preamble"
                 @input=${(e: Event) => this.#editText(e, "preamble")}></textarea>`
             : html`<p class="summary-para" dir="auto">${String(doc.preamble ?? "")}</p>`}
           ${(doc.sections ?? []).map((s, si) => this.#section(doc, si, s.title, s.items ?? [], number))}
@@ -279,7 +279,7 @@ export class SummaryView implements View {
       <span class="bullet-num" aria-hidden="true">${n}</span>
       <div class="bullet-body">
         ${this.#editable
-          ? html`<textarea class="bullet-input" rows="2" aria-label=${`Paragraph ${n}`} data-item=${item.id}
+          ? html`<textarea class="bullet-input" rows="2" dir="auto" aria-label=${`Paragraph ${n}`} data-item=${item.id}
               data-text=${item.id} @input=${(e: Event) => this.#editText(e, item.id)}></textarea>`
           : html`<p class="bullet-text summary-para" dir="auto">${String(item.text ?? "")}</p>`}
         ${stale.map(
@@ -290,8 +290,8 @@ export class SummaryView implements View {
                 : " Nobody edited this item since the merge."}
             </p>
             <div class="stale-grid">
-              <div><span class="small meta">Before</span><p class="old">${st.oldText}</p></div>
-              <div><span class="small meta">Now</span><p class="new">${st.newText}</p></div>
+              <div><span class="small meta">Before</span><p class="old" dir="auto">${st.oldText}</p></div>
+              <div><span class="small meta">Now</span><p class="new" dir="auto">${st.newText}</p></div>
             </div>
           </div>`,
         )}
