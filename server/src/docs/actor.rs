@@ -37,7 +37,7 @@ use automerge::{Automerge, AutomergeError, ReadDoc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::fanout::{self, settled, Classes, ReceiveMemo, Recent, SharedState};
+use super::fanout::{self, settled, Classes, ReceiveMemo, Recent, SharedState, Stored};
 use super::schema::{self, ActorOwners, BulletIdentity, Writer};
 use super::summary_state::{self, SummaryStatePublisher};
 use super::{forget, spawn_for, DocError, DocHandle, Docs, Shared};
@@ -241,11 +241,8 @@ struct Actor {
 /// A document whose actor has started while automerge loads it (see `Actor::warm_up`).
 struct Warming {
     loading: tokio::task::JoinHandle<Result<Automerge, DocError>>,
-    /// The stored chunks back to back.
-    stored: Vec<u8>,
-    /// Their heads, read when the first peer needs them; `Some(None)` if they could not be, or
-    /// if the chunks are not to be sent as they are.
-    heads: Option<Option<Vec<automerge::ChangeHash>>>,
+    /// What peers that hold nothing are answered from, if anything (`Stored::of`).
+    stored: Option<Stored>,
 }
 
 /// Reads a document from the store and starts its actor, which loads it: automerge's load of
@@ -255,16 +252,9 @@ pub(super) async fn load(shared: Arc<Shared>, id: DocId) -> Result<DocHandle, Do
     let chunks = shared.store.load_chunks(&id).await?;
     let chunk_count = chunks.len();
     let last_seq = chunks.last().map_or(0, |c| c.seq);
-    let stored: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
+    let stored = Stored::of(&chunks, shared.config.compact_after);
     let loading = tokio::task::spawn_blocking(move || load_doc(&chunks));
-    // A document far past its compaction goes as automerge's save, once loaded: a peer loads
-    // a long run of single changes much more slowly than one snapshot of them.
-    let compacted_enough = chunk_count <= shared.config.compact_after + 1;
-    let warming = Warming {
-        loading,
-        stored,
-        heads: (!compacted_enough).then_some(None),
-    };
+    let warming = Warming { loading, stored };
     let locked = match record.kind {
         DocKind::Group(n) => shared
             .store
@@ -378,7 +368,7 @@ impl Actor {
                 _ = cancel.cancelled() => return false,
                 cmd = self.rx.recv() => {
                     let Some(cmd) = cmd else { return false };
-                    match self.answer_from_storage(cmd, &mut warming) {
+                    match self.answer_from_storage(cmd, &warming) {
                         Ok(conn) => early.push(conn),
                         Err(cmd) => self.deferred.push_back(cmd),
                     }
@@ -398,8 +388,8 @@ impl Actor {
                 return false;
             }
         };
-        let answered_heads = warming.heads.flatten();
-        if !early.is_empty() && answered_heads.as_deref() != Some(&doc.get_heads()[..]) {
+        let answered_heads = warming.stored.as_ref().and_then(Stored::heads);
+        if !early.is_empty() && answered_heads != Some(&doc.get_heads()[..]) {
             // The stored chunks hold changes automerge keeps back (their dependencies are
             // missing): those peers were sent heads the document does not have. Start their
             // exchange afresh; their answers say what they hold.
@@ -432,7 +422,7 @@ impl Actor {
     fn answer_from_storage(
         &mut self,
         cmd: DocCommand,
-        warming: &mut Warming,
+        warming: &Warming,
     ) -> Result<u64, DocCommand> {
         let DocCommand::Sync { link, access, data } = cmd else {
             return Err(cmd);
@@ -447,17 +437,11 @@ impl Actor {
         else {
             return Err(back(link, data));
         };
-        let heads = warming.heads.get_or_insert_with(|| {
-            chunks::heads(&warming.stored)
-                .inspect_err(|e| tracing::warn!(doc = %self.id, error = e, "unreadable chunks"))
-                .ok()
-        });
-        let Some(heads) = heads.as_deref() else {
+        let Some(stored) = &warming.stored else {
             return Err(back(link, data));
         };
         let mut peer = Peer::new(link.clone(), access);
-        let state = Arc::make_mut(&mut peer.state);
-        let Some(answer) = fanout::first_contact(&msg, heads, &warming.stored, state) else {
+        let Some(answer) = stored.answer(&msg, Arc::make_mut(&mut peer.state)) else {
             return Err(back(link, data));
         };
         let frame = SyncFrame::new(

@@ -326,7 +326,6 @@ pub(super) struct Recent {
 /// each such message (tens of milliseconds for a long history); this is kept until the
 /// document changes, so that a crowd of new peers costs one save.
 struct Whole {
-    heads: Vec<ChangeHash>,
     saved: Vec<u8>,
     hashes: BTreeSet<ChangeHash>,
     bloom: BloomFilter,
@@ -373,10 +372,9 @@ impl Recent {
     }
 
     /// The whole document as of the last step (`None` for an empty document). Call `follow`
-    /// first.
+    /// first: it drops the kept one when the document has changed.
     fn whole(&mut self, doc: &Automerge) -> Option<&Whole> {
-        let heads = &self.steps.back().expect("follow was called").heads;
-        if self.whole.as_ref().is_none_or(|w| w.heads != *heads) {
+        if self.whole.is_none() {
             // What automerge sends a peer that holds nothing, generated once: the saved
             // document, the Bloom filter of every change, and every hash as sent.
             let mut state = sync::State::new();
@@ -391,7 +389,6 @@ impl Recent {
                 let saved = msg.changes.iter().next()?.to_vec();
                 let bloom = msg.have.pop()?.bloom;
                 Some(Whole {
-                    heads: heads.clone(),
                     saved,
                     hashes: std::mem::take(&mut state.sent_hashes),
                     bloom,
@@ -613,6 +610,42 @@ fn whole(
     )))
 }
 
+/// A document as the store holds it (its chunks back to back), for answering peers that hold
+/// nothing of it before it is loaded (`first_contact`). Its heads are read from the chunks the
+/// first time a peer needs them.
+pub(super) struct Stored {
+    bytes: Vec<u8>,
+    heads: std::cell::OnceCell<Option<Vec<ChangeHash>>>,
+}
+
+impl Stored {
+    /// The stored form of a document, unless it is far past its compaction (more chunks than
+    /// `compact_after` and a snapshot): a peer loads a long run of single changes much more
+    /// slowly than automerge's save of them, which it gets once the document is loaded.
+    pub fn of(chunks: &[crate::store::Chunk], compact_after: usize) -> Option<Self> {
+        (chunks.len() <= compact_after + 1).then(|| Self {
+            bytes: chunks.iter().flat_map(|c| c.data.iter().copied()).collect(),
+            heads: std::cell::OnceCell::new(),
+        })
+    }
+
+    /// The heads of the document the chunks load into, if they can be read.
+    pub fn heads(&self) -> Option<&[ChangeHash]> {
+        self.heads
+            .get_or_init(|| {
+                crate::sync::chunks::heads(&self.bytes)
+                    .inspect_err(|e| tracing::warn!(error = e, "unreadable stored chunks"))
+                    .ok()
+            })
+            .as_deref()
+    }
+
+    /// `first_contact` from the stored chunks.
+    pub fn answer(&self, msg: &sync::Message, state: &mut sync::State) -> Option<sync::Message> {
+        first_contact(msg, self.heads()?, &self.bytes, state)
+    }
+}
+
 /// The answer to a peer's first message when the peer holds nothing of the document, built
 /// from the document as the store holds it (`stored`: its chunks back to back, whose heads
 /// are `heads`) rather than from the loaded document, which a cold document does not have yet.
@@ -629,7 +662,7 @@ fn whole(
 /// Automerge sends the whole document only to a peer that supports the second message
 /// version and does not declare itself read-only; for anything else this returns `None` and
 /// leaves `state` untouched.
-pub(super) fn first_contact(
+fn first_contact(
     msg: &sync::Message,
     heads: &[ChangeHash],
     stored: &[u8],

@@ -249,17 +249,17 @@ impl Docs {
     }
 }
 
-/// The answer a peer that holds nothing of a document gets while the document loads, from its
-/// stored chunks (`hello` is the peer's first sync message), encoded; `None` when such a peer
-/// waits for the load instead. This is what `actor` does on the way, for measuring it.
+/// The answer a viewer that holds nothing of a document gets while the document loads, from
+/// its stored chunks (`hello` is the viewer's first sync message), encoded; `None` when such a
+/// viewer waits for the load instead. What `actor` does on the way, for measuring it.
 pub fn answer_from_storage(
     chunks: &[crate::store::Chunk],
+    compact_after: usize,
     hello: &automerge::sync::Message,
 ) -> Option<Vec<u8>> {
-    let stored: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
-    let heads = crate::sync::chunks::heads(&stored).ok()?;
+    let stored = fanout::Stored::of(chunks, compact_after)?;
     let mut state = automerge::sync::State::new_read_only();
-    fanout::first_contact(hello, &heads, &stored, &mut state).map(|m| m.encode())
+    stored.answer(hello, &mut state).map(|m| m.encode())
 }
 
 /// Removes the registry entry of an actor, if it is still the one registered.

@@ -124,6 +124,15 @@ async fn co_facilitators(state: &AppState, slug: &str) -> Result<Vec<(String, St
         .collect())
 }
 
+/// Person ids of the meeting's co-facilitators whose invites are not revoked.
+async fn co_facilitator_ids(state: &AppState, slug: &str) -> Result<Vec<String>> {
+    Ok(co_facilitators(state, slug)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect())
+}
+
 /// Everyone of the meeting by person id, for answers that name authors: `names` (id → name)
 /// and `people` (id → `{name, role, group}`).
 pub(super) async fn people(state: &AppState, slug: &str) -> Result<(Value, Value)> {
@@ -487,11 +496,7 @@ async fn approve(
 ) -> Result<Json<Value>> {
     let m = meeting_of(&state, &person, &slug).await?;
     let author = co_facilitator(&person)?;
-    let ids: Vec<String> = co_facilitators(&state, &slug)
-        .await?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    let ids = co_facilitator_ids(&state, &slug).await?;
     edit(&state, &m.summary_doc, move |d| {
         signoff::approve(d, &author, &ids, now_ms()).map_err(signoff_error)
     })
@@ -508,11 +513,7 @@ pub(super) async fn issue_if_approved(state: &AppState, slug: &str, by: &Person)
         .meeting(slug)
         .await?
         .ok_or(Error::NotFound("meeting"))?;
-    let ids: Vec<String> = co_facilitators(state, slug)
-        .await?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    let ids = co_facilitator_ids(state, slug).await?;
     let author = Author {
         person: by.id.0.clone(),
         name: by.name.clone(),

@@ -44,6 +44,13 @@ pub struct SignoffStatus {
     pub waiting_for: Vec<String>,
 }
 
+impl SignoffStatus {
+    /// Every co-facilitator (at least one) holds a valid approval.
+    pub fn complete(&self) -> bool {
+        self.waiting_for.is_empty() && !self.approved_by.is_empty()
+    }
+}
+
 /// Where sign-off stands, for the given co-facilitators.
 pub fn status(summary: &Value, co_facilitators: &[String]) -> SignoffStatus {
     let hash = approved_content_hash(summary);
@@ -106,7 +113,7 @@ pub fn approve(
     let mut after = summary.clone();
     after["approvals"] = Value::Array(approvals.clone());
     let st = status(&after, co_facilitators);
-    let issue = st.waiting_for.is_empty() && !st.approved_by.is_empty();
+    let issue = st.complete();
     let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
     doc.transact_with(
         |_| {
@@ -140,7 +147,7 @@ pub fn issue_if_approved(
 ) -> Result<Option<SignoffStatus>, SignoffError> {
     let summary = document_json(doc, None);
     let st = status(&summary, co_facilitators);
-    if st.state == "issued" || !st.waiting_for.is_empty() || st.approved_by.is_empty() {
+    if st.state == "issued" || !st.complete() {
         return Ok(None);
     }
     let hash = approved_content_hash(&summary);
