@@ -31,6 +31,7 @@ def load(path):
 machine = load(os.path.join(out_dir, "machine.json")) or {}
 NAMES["baseline"] = machine.get("baseline_label", NAMES["baseline"])
 cold = load(os.path.join(out_dir, "coldload.json"))
+cold_before = load(os.path.join(out_dir, "coldload-before.json"))
 pg_note = None
 if os.path.exists(os.path.join(out_dir, "postgres-unavailable.txt")):
     pg_note = open(os.path.join(out_dir, "postgres-unavailable.txt")).read().strip()
@@ -203,31 +204,55 @@ if cold:
         w(f"| {label} | {c['chunks']:,} | {c['read_chunks']['median_ms']:.1f} ms | {c['load_doc']['median_ms']:.1f} ms | "
           f"{num(first, '{:.1f} ms')} | {c['total']['median_ms']:.1f} ms | {c['total']['max_ms']:.1f} ms |")
     w("")
+    # The rows of a table, for this build and, if measured, the build before it.
+    builds = [(machine.get("baseline_coldload_label", "before"), cold_before), ("this build", cold)]
+    builds = [(label, c) for label, c in builds if c]
+
+    def span(t):
+        return f"{t['median_ms']:.1f} / {t['max_ms']:.1f} ms"
+
     early = cold["compacted"].get("answer_from_storage")
     if early:
         w("A peer that holds nothing of the document (a new device) does not wait for the load: the "
           "server answers it from the stored chunks while automerge loads them "
           "(`Store::load_chunks`, then `docs::answer_from_storage`; the peer's copy is checked to hold "
           f"every change). Median {early['median_ms']:.1f} ms, slowest {early['max_ms']:.1f} ms, "
-          f"{early['bytes'] / 1024:,.0f} KiB. A peer that holds a copy, and every other command, waits "
-          "for the load. A document far past its compaction (the second row) is always loaded first: "
-          "a peer loads a long run of single changes much more slowly than one snapshot.")
+          f"{early['bytes'] / 1024:,.0f} KiB. A document far past its compaction (the second row) is "
+          "always loaded first: a peer loads a long run of single changes much more slowly than one "
+          "snapshot.")
         w("")
 
-    joins = cold.get("joins")
+    returning = [(label, c["returning"]) for label, c in builds if c.get("returning")]
+    if returning:
+        w("Devices that hold the document as stored coming back to it while it is cold (after a "
+          "restart, or once it was unloaded for being idle), each through a fresh document registry "
+          "over the same store (no sockets): milliseconds from the device's first message to the "
+          "server's answer, which names the device's own heads and brings no changes; the load "
+          "finishes before the next device comes. A device that kept its sync state with the server "
+          "(automerge-repo keeps it for a server that names a storage id, as Rapporteur does) "
+          "summarises what it holds since the heads they shared; one that did not, every change.")
+        w("")
+        w("| server | kept its sync state (median / slowest) | did not (median / slowest) | answered before the load |")
+        w("| --- | --- | --- | --- |")
+        for label, r in returning:
+            k, f = r["kept_state"], r["fresh_state"]
+            answered = k["answered_before_load"] + f["answered_before_load"]
+            w(f"| {label} | {span(k)} | {span(f)} | {answered} of {k['devices'] + f['devices']} |")
+        w("")
+
+    joins = [(label, c["joins"]) for label, c in builds if c.get("joins")]
     if joins:
+        n = joins[-1][1]["joins"]
         w(f"New devices joining the document, one after another, through the server's document "
           "registry and actor (no sockets): milliseconds from a peer's first request to the answer "
           "that carries the whole document; each peer leaves before the next comes. The first finds "
-          "the document cold; then "
-          f"{joins['joins']} join the loaded document with its heads unchanged, and {joins['joins']} "
+          f"the document cold; then {n} join the loaded document with its heads unchanged, and {n} "
           "after a server edit each (heads changed).")
         w("")
         w("| server | first join, cold | loaded, heads unchanged (median / slowest) | loaded, heads changed (median / slowest) |")
         w("| --- | --- | --- | --- |")
-        u, c = joins["heads_unchanged"], joins["heads_changed"]
-        w(f"| this build | {joins['cold_ms']:.1f} ms | {u['median_ms']:.1f} / {u['max_ms']:.1f} ms | "
-          f"{c['median_ms']:.1f} / {c['max_ms']:.1f} ms |")
+        for label, j in joins:
+            w(f"| {label} | {j['cold_ms']:.1f} ms | {span(j['heads_unchanged'])} | {span(j['heads_changed'])} |")
         w("")
 
 w("## How to read this")

@@ -11,8 +11,10 @@
 # Knobs (environment): PARTS (default "meeting growth cold"), ONLY_SERVERS (e.g. "stock"),
 # OUT (a result directory; reruns into it replace those runs), DURATION (s, meeting run; default 300), STEP_DURATION (s, each search
 # step; default 20), VIEWERS (default 1000), VIEWER_STEPS, RATE_STEPS, BASELINE_BIN (an older
-# rapporteur binary to measure as "before") and BASELINE_LABEL (its name in the report), PG_URL
-# (default postgres://postgres@127.0.0.1:5432).
+# rapporteur binary to measure as "before") and BASELINE_LABEL (its name in the report),
+# BASELINE_COLDLOAD_BIN (this rapporteur-coldload built against an older server, for the cold
+# load's "before" rows) and BASELINE_COLDLOAD_LABEL, PG_URL (default
+# postgres://postgres@127.0.0.1:5432).
 # Everything listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +29,8 @@ RATE_STEPS=${RATE_STEPS:-"5 10 20 40 80"}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 BASELINE_BIN=${BASELINE_BIN:-}
 BASELINE_LABEL=${BASELINE_LABEL:-Rapporteur before the fan-out work}
+BASELINE_COLDLOAD_BIN=${BASELINE_COLDLOAD_BIN:-}
+BASELINE_COLDLOAD_LABEL=${BASELINE_COLDLOAD_LABEL:-before}
 # Parts to run (all by default): meeting, growth, cold; and servers to run them against.
 PARTS=${PARTS:-"meeting growth cold"}
 ONLY_SERVERS=${ONLY_SERVERS:-}
@@ -49,6 +53,7 @@ LOADGEN=$ROOT/target/release/rapporteur-loadgen
   echo "  \"load_before\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
   echo "  \"commit\": \"$(git rev-parse --short HEAD)\","
   echo "  \"baseline_label\": \"$BASELINE_LABEL\","
+  echo "  \"baseline_coldload_label\": \"$BASELINE_COLDLOAD_LABEL\","
   echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\""
   echo "}"
 } > "$OUT/machine.json"
@@ -183,7 +188,12 @@ wants growth && for s in "${SERVERS[@]}"; do
 done
 
 # 3. Cold load of a 50,000-change document.
-wants cold && "$ROOT/target/release/rapporteur-coldload" --changes "$COLD_CHANGES" --out "$OUT/coldload.json" > /dev/null
+if wants cold; then
+  "$ROOT/target/release/rapporteur-coldload" --changes "$COLD_CHANGES" --out "$OUT/coldload.json" > /dev/null
+  if [[ -n "$BASELINE_COLDLOAD_BIN" ]]; then
+    "$BASELINE_COLDLOAD_BIN" --changes "$COLD_CHANGES" --out "$OUT/coldload-before.json" > /dev/null
+  fi
+fi
 
 # 4. The report.
 python3 bench/report.py "$OUT" "$ROOT/docs/benchmarks"

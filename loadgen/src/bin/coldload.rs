@@ -13,6 +13,13 @@
 //! one after another, the time from a peer's first request to the answer that carries the whole
 //! document; the first finds the document cold, the others loaded (once the load is done), with
 //! its heads unchanged or changed (a server edit) before each.
+//!
+//! And devices that hold a copy of the document, in step with it, coming back to it while it
+//! is cold (after a restart, or once it was unloaded for being idle): each through a fresh
+//! registry over the same store, the time from the device's first message to the server's
+//! answer. Two first messages: from a device that kept its sync state for the server (its last
+//! summary starts from the heads they shared), and from one that did not (its summary names
+//! every change).
 
 use std::time::{Duration, Instant};
 
@@ -205,25 +212,10 @@ async fn time_joins(
     id: &DocId,
     joins: usize,
 ) -> anyhow::Result<serde_json::Value> {
-    use rapporteur::auth::Person;
-    use rapporteur::docs::{Access, DocCommand, Outbox, PeerLink};
-    use rapporteur::ids::{PeerId, PersonId};
+    use rapporteur::docs::{Access, DocCommand};
 
     let dir = tempfile::tempdir()?;
-    let settings = rapporteur::state::Settings {
-        public_url: "http://127.0.0.1:1".into(),
-        web_dir: dir.path().to_path_buf(),
-        docs: Default::default(),
-        limits: Default::default(),
-    };
-    let state = rapporteur::state::AppState::new(store, settings).await?;
-    let person = std::sync::Arc::new(Person {
-        id: PersonId::random(),
-        meeting: rapporteur::meeting::DEMO_SLUG.into(),
-        role: rapporteur::meeting::Role::Delegate,
-        group: None,
-        name: "coldload".into(),
-    });
+    let state = registry(store, dir.path()).await?;
     let hello = {
         let msg = Automerge::new()
             .generate_sync_message(&mut automerge::sync::State::new())
@@ -233,17 +225,7 @@ async fn time_joins(
     let mut conn = 0;
     let mut join = || {
         conn += 1;
-        let (outbox, rx) = Outbox::new(
-            64,
-            tokio_util::sync::CancellationToken::new(),
-            state.metrics.clone(),
-        );
-        let link = std::sync::Arc::new(PeerLink {
-            conn,
-            peer_id: PeerId(format!("coldload-{conn}")),
-            person: person.clone(),
-            outbox,
-        });
+        let (link, rx) = delegate_link(&state, conn);
         let cmd = DocCommand::Sync {
             link,
             access: Access::Read,
@@ -318,6 +300,120 @@ async fn time_joins(
     }))
 }
 
+/// The server's state over `store`, with a document registry of its own (every document
+/// cold), as the server starts.
+async fn registry(
+    store: std::sync::Arc<dyn Store>,
+    dir: &std::path::Path,
+) -> anyhow::Result<rapporteur::AppState> {
+    let settings = rapporteur::state::Settings {
+        public_url: "http://127.0.0.1:1".into(),
+        web_dir: dir.to_path_buf(),
+        docs: Default::default(),
+        limits: Default::default(),
+    };
+    Ok(rapporteur::state::AppState::new(store, settings).await?)
+}
+
+/// A peer link for a read-only delegate device, and the receiver of the frames sent to it.
+fn delegate_link(
+    state: &rapporteur::AppState,
+    conn: u64,
+) -> (
+    std::sync::Arc<rapporteur::docs::PeerLink>,
+    tokio::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    use rapporteur::auth::Person;
+    use rapporteur::ids::{PeerId, PersonId};
+    let (outbox, rx) = rapporteur::docs::Outbox::new(
+        64,
+        tokio_util::sync::CancellationToken::new(),
+        state.metrics.clone(),
+    );
+    let person = std::sync::Arc::new(Person {
+        id: PersonId::random(),
+        meeting: rapporteur::meeting::DEMO_SLUG.into(),
+        role: rapporteur::meeting::Role::Delegate,
+        group: None,
+        name: "coldload".into(),
+    });
+    let link = std::sync::Arc::new(rapporteur::docs::PeerLink {
+        conn,
+        peer_id: PeerId(format!("coldload-{conn}")),
+        person,
+        outbox,
+    });
+    (link, rx)
+}
+
+/// Devices holding `doc` (as stored under `id`) coming back to it while it is cold, each to a
+/// fresh registry: milliseconds from the first message to the answer, which must name the
+/// document's heads and bring no changes.
+async fn time_returning(
+    store: std::sync::Arc<dyn Store>,
+    id: &DocId,
+    doc: &Automerge,
+    repeat: usize,
+) -> anyhow::Result<serde_json::Value> {
+    use automerge::sync::{Message, State};
+    use rapporteur::docs::{Access, DocCommand};
+    use rapporteur::sync::protocol::ClientMessage;
+
+    let dir = tempfile::tempdir()?;
+    let heads = doc.get_heads();
+    let mut kept = State::new();
+    kept.shared_heads = heads.clone();
+    let hellos = [("kept_state", kept), ("fresh_state", State::new())].map(|(name, mut s)| {
+        let msg = doc.generate_sync_message(&mut s).map(|m| m.encode());
+        (name, msg)
+    });
+    let mut report = serde_json::Map::new();
+    for (name, hello) in hellos {
+        let hello = hello.context("a device says hello")?;
+        let mut times = Vec::new();
+        let mut early = 0;
+        for _ in 0..repeat.max(1) {
+            let state = registry(store.clone(), dir.path()).await?;
+            let (link, mut rx) = delegate_link(&state, 1);
+            let t = Instant::now();
+            let cmd = DocCommand::Sync {
+                link,
+                access: Access::Read,
+                data: hello.clone(),
+            };
+            state
+                .docs
+                .send(id, cmd)
+                .await
+                .ok()
+                .context("document gone")?;
+            let frame = rx.recv().await.context("no answer")?;
+            times.push(t.elapsed());
+            let ClientMessage::Sync { data, .. } = ClientMessage::decode(&frame)? else {
+                anyhow::bail!("the answer is not a sync message");
+            };
+            let answer = Message::decode(&data)?;
+            anyhow::ensure!(
+                answer.heads == heads && answer.changes.is_empty(),
+                "the answer is not that of a document in step with the device"
+            );
+            early += state
+                .metrics
+                .answered_before_load
+                .load(std::sync::atomic::Ordering::Relaxed);
+            // The load goes on after the answer: let it finish before the next device, so that
+            // each is timed against its own load only.
+            state.docs.read(id, |_| ()).await?;
+            state.shutdown.cancel();
+        }
+        let mut timed = ms(&mut times);
+        timed["devices"] = times.len().into();
+        timed["answered_before_load"] = early.into();
+        report.insert(name.into(), timed);
+    }
+    Ok(report.into())
+}
+
 /// The median and the slowest of some timings, in milliseconds.
 fn ms(v: &mut [Duration]) -> serde_json::Value {
     v.sort();
@@ -349,6 +445,8 @@ async fn main() -> anyhow::Result<()> {
     let (_d1, store1, id1) = store_with(&chunks[cut..], &snapshot).await?;
     let compacted = time_loads(store1.as_ref(), &id1, cli.repeat, expect).await?;
 
+    // Before the joins, whose edits move the document on from the devices' copies.
+    let returning = time_returning(store1.clone(), &id1, &doc, cli.repeat).await?;
     let joins = time_joins(store1.clone(), &id1, cli.joins).await?;
 
     let (_d2, store2, id2) = store_with(&chunks, &base).await?;
@@ -361,6 +459,7 @@ async fn main() -> anyhow::Result<()> {
         "build_s": build_s,
         "compacted": compacted,
         "joins": joins,
+        "returning": returning,
         "uncompacted": uncompacted,
     });
     let text = serde_json::to_string_pretty(&report)?;
