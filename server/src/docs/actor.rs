@@ -13,8 +13,9 @@
 //! So no peer ever sees heads the database does not hold.
 //!
 //! The actor starts as soon as the document's chunks are read, while automerge loads them
-//! (`Actor::warm_up`): a peer that holds nothing of the document is answered from the stored
-//! chunks meanwhile, and everything else waits for the loaded document, in order.
+//! (`Actor::warm_up`): a peer that holds nothing of the document, or holds it as stored, is
+//! answered from the stored chunks meanwhile, and everything else waits for the loaded
+//! document, in order.
 //!
 //! Authorship: the first accepted change of an Automerge actor records its writer as the
 //! actor's owner (`Store::claim_actors`) before the change is stored, so every stored change of
@@ -353,9 +354,10 @@ impl Actor {
         tracing::debug!(doc = %self.id, "document unloaded");
     }
 
-    /// Waits for automerge to load the document. Meanwhile a peer that holds nothing of it
-    /// (a new device, the common first contact) is answered from the stored chunks at once
-    /// (`fanout::first_contact`); every other command waits in order for the loaded document.
+    /// Waits for automerge to load the document. Meanwhile a peer's first message is answered
+    /// from the stored chunks at once if the peer holds nothing of it (a new device:
+    /// `fanout::first_contact`) or holds it as stored (a device coming back to it:
+    /// `fanout::in_step`); every other command waits in order for the loaded document.
     /// Returns whether it loaded; if not, everyone waiting is told so.
     async fn warm_up(&mut self, mut warming: Warming) -> bool {
         let cancel = self.shared.cancel.clone();
@@ -392,7 +394,8 @@ impl Actor {
         if !early.is_empty() && answered_heads != Some(&doc.get_heads()[..]) {
             // The stored chunks hold changes automerge keeps back (their dependencies are
             // missing): those peers were sent heads the document does not have. Start their
-            // exchange afresh; their answers say what they hold.
+            // exchange afresh, with a message naming the loaded heads (a peer that was sent no
+            // changes would not answer otherwise); their answers say what they hold.
             tracing::warn!(doc = %self.id, "stored heads differ from the loaded document's");
             for conn in &early {
                 if let Some(peer) = self.peers.get_mut(conn) {
@@ -400,8 +403,11 @@ impl Actor {
                     *peer = Peer::new(peer.link.clone(), access);
                 }
             }
+            self.doc = doc;
+            self.fan_out(early.clone(), Hold::None);
+        } else {
+            self.doc = doc;
         }
-        self.doc = doc;
         tracing::debug!(doc = %self.id, early = early.len(), "document loaded");
         if let Some(publisher) = &self.summary_state {
             publisher.publish(&self.doc);
@@ -417,8 +423,8 @@ impl Actor {
         true
     }
 
-    /// Answers a peer's first message from the stored chunks if the peer holds nothing of the
-    /// document; hands any other command back.
+    /// Answers a peer's first message from the stored chunks if it can be (`Stored::answer`);
+    /// hands any other command back.
     fn answer_from_storage(
         &mut self,
         cmd: DocCommand,
@@ -444,18 +450,21 @@ impl Actor {
         let Some(answer) = stored.answer(&msg, Arc::make_mut(&mut peer.state)) else {
             return Err(back(link, data));
         };
+        if !answer.changes.is_empty() {
+            peer.awaiting = Some(tokio::time::Instant::now());
+        }
+        // Counted before it goes out: whoever sees the answer sees it counted.
+        self.shared
+            .metrics
+            .answered_before_load
+            .fetch_add(1, Ordering::Relaxed);
         let frame = SyncFrame::new(
             &self.shared.server.peer_id,
             self.id.as_str(),
             &answer.encode(),
         );
         link.outbox.send(frame.for_target(&link.peer_id));
-        peer.awaiting = Some(tokio::time::Instant::now());
         self.peers.insert(link.conn, peer);
-        self.shared
-            .metrics
-            .answered_before_load
-            .fetch_add(1, Ordering::Relaxed);
         Ok(link.conn)
     }
 

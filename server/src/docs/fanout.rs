@@ -20,8 +20,9 @@
 //!   was the largest single cost of a fan-out.
 //!   Messages that carry the whole document (to a peer that holds nothing of it, or lacks more
 //!   than a third) take it from one save per heads instead of a save per message.
-//! - `first_contact`: the answer to a peer that holds nothing of the document, built from the
-//!   stored chunks, so that it goes out while the document is still loading.
+//! - `first_contact` and `in_step`: the answer to a peer that holds nothing of the document,
+//!   or holds it as stored, built from the stored chunks, so that it goes out while the
+//!   document is still loading.
 //!
 //! Peers hold their state behind an `Arc`, and peers given the same resulting state share one:
 //! two peers holding the same `Arc` are in equal states without comparing them, so the work per
@@ -180,15 +181,7 @@ fn receive_acknowledgement(
     let ours = doc.get_heads();
     state.in_flight = false;
     if let Some(flags) = message.flags {
-        let mut capabilities = vec![Capability::MessageV2];
-        if flags.contains(MessageFlags::SUPPORTS_SYNC_RESET) {
-            capabilities.push(Capability::SyncReset);
-        }
-        state.their_capabilities = Some(capabilities);
-        if flags.contains(MessageFlags::SYNC_RESET) {
-            state.sent_hashes.clear();
-        }
-        state.peer_read_only = flags.contains(MessageFlags::READ_ONLY);
+        receive_flags(state, flags);
     }
     if message.heads == ours {
         state.sent_hashes.clear();
@@ -454,10 +447,7 @@ pub(super) fn generate(
     if !their_need.is_empty() {
         return None;
     }
-    let v2 = state
-        .their_capabilities
-        .as_ref()
-        .is_some_and(|caps| caps.contains(&Capability::MessageV2));
+    let v2 = speaks_v2(state);
     // Empty heads: the peer holds nothing (first contact), automerge sends the whole document.
     if their_heads.is_empty() {
         let known = their_have
@@ -564,6 +554,28 @@ fn sent(
     message
 }
 
+/// What automerge 0.12's receive does with the flags of a message: any peer that sends them
+/// speaks the second message version.
+fn receive_flags(state: &mut sync::State, flags: MessageFlags) {
+    let mut capabilities = vec![Capability::MessageV2];
+    if flags.contains(MessageFlags::SUPPORTS_SYNC_RESET) {
+        capabilities.push(Capability::SyncReset);
+    }
+    state.their_capabilities = Some(capabilities);
+    if flags.contains(MessageFlags::SYNC_RESET) {
+        state.sent_hashes.clear();
+    }
+    state.peer_read_only = flags.contains(MessageFlags::READ_ONLY);
+}
+
+/// Whether the peer's messages said it speaks the second message version.
+fn speaks_v2(state: &sync::State) -> bool {
+    state
+        .their_capabilities
+        .as_ref()
+        .is_some_and(|caps| caps.contains(&Capability::MessageV2))
+}
+
 /// The flags automerge 0.12 puts on every message.
 fn our_flags(state: &sync::State) -> MessageFlags {
     let mut flags = MessageFlags::new();
@@ -610,9 +622,9 @@ fn whole(
     )))
 }
 
-/// A document as the store holds it (its chunks back to back), for answering peers that hold
-/// nothing of it before it is loaded (`first_contact`). Its heads are read from the chunks the
-/// first time a peer needs them.
+/// A document as the store holds it (its chunks back to back), for answering peers before it
+/// is loaded: one that holds nothing of it (`first_contact`), or one in step with it
+/// (`in_step`). Its heads are read from the chunks the first time a peer needs them.
 pub(super) struct Stored {
     bytes: Vec<u8>,
     heads: std::cell::OnceCell<Option<Vec<ChangeHash>>>,
@@ -640,9 +652,11 @@ impl Stored {
             .as_deref()
     }
 
-    /// `first_contact` from the stored chunks.
+    /// The answer to a peer's first message from the stored chunks, if it can be given
+    /// without the loaded document: `first_contact` or `in_step`.
     pub fn answer(&self, msg: &sync::Message, state: &mut sync::State) -> Option<sync::Message> {
-        first_contact(msg, self.heads()?, &self.bytes, state)
+        let heads = self.heads()?;
+        first_contact(msg, heads, &self.bytes, state).or_else(|| in_step(msg, heads, state))
     }
 }
 
@@ -669,8 +683,7 @@ fn first_contact(
     state: &mut sync::State,
 ) -> Option<sync::Message> {
     let flags = msg.flags?;
-    let fresh = state.their_heads.is_none() && !state.have_responded && !state.needs_reset;
-    if !fresh
+    if !is_new(state)
         || heads.is_empty()
         || !msg.heads.is_empty()
         || !msg.need.is_empty()
@@ -681,12 +694,7 @@ fn first_contact(
         return None;
     }
     // What receiving it leaves.
-    let mut capabilities = vec![Capability::MessageV2];
-    if flags.contains(MessageFlags::SUPPORTS_SYNC_RESET) {
-        capabilities.push(Capability::SyncReset);
-    }
-    state.their_capabilities = Some(capabilities);
-    state.peer_read_only = false;
+    receive_flags(state, flags);
     state.shared_heads = Vec::new();
     state.last_sent_heads = Vec::new();
     state.sent_hashes.clear();
@@ -706,6 +714,63 @@ fn first_contact(
         flags: Some(out),
         version: MessageVersion::V2,
     })
+}
+
+/// Whether `state` is as new: nothing received from the peer, nothing sent to it.
+fn is_new(state: &sync::State) -> bool {
+    state.their_heads.is_none() && !state.have_responded && !state.needs_reset
+}
+
+/// The answer to a peer's first message when the peer already holds the document as stored
+/// (`heads`), the common return to a cold document: a device that followed it before it was
+/// unloaded, or before the server restarted.
+///
+/// Message and state are exactly those of automerge 0.12's `receive_sync_message` of `msg` in
+/// the fresh `state`, then `generate_sync_message`: with the peer's heads ours, every change
+/// the peer's summary leaves out is one it holds, so there is nothing to send (to a read-only
+/// peer there never is); we name our heads, ask for nothing, and summarise what we hold since
+/// the heads we now share, which is nothing. None of it needs the changes themselves.
+///
+/// Automerge first checks that the heads the peer's summary starts from are ours, and asks a
+/// peer whose are not to start again. Without the loaded document only the stored heads can be
+/// checked, so the summary must start from them (a device that kept its sync state with the
+/// server) or from nothing (one that did not); for anything else this returns `None` and
+/// leaves `state` untouched.
+fn in_step(
+    msg: &sync::Message,
+    heads: &[ChangeHash],
+    state: &mut sync::State,
+) -> Option<sync::Message> {
+    if !is_new(state)
+        || heads.is_empty()
+        || msg.heads != heads
+        || !msg.need.is_empty()
+        || !msg.changes.is_empty()
+        || msg
+            .have
+            .iter()
+            .any(|h| h.last_sync.iter().any(|s| !heads.contains(s)))
+    {
+        return None;
+    }
+    // What receiving it leaves.
+    if let Some(flags) = msg.flags {
+        receive_flags(state, flags);
+    }
+    state.in_flight = false;
+    state.shared_heads = heads.to_vec();
+    state.their_have = Some(msg.have.clone());
+    state.their_heads = Some(heads.to_vec());
+    state.their_need = Some(Vec::new());
+    // What generating the answer leaves.
+    let version = if speaks_v2(state) {
+        MessageVersion::V2
+    } else {
+        MessageVersion::V1
+    };
+    let none: [ChangeHash; 0] = [];
+    let bloom = BloomFilter::from_hashes(none.iter());
+    Some(sent(state, heads.to_vec(), bloom, Vec::new(), version))
 }
 
 #[cfg(test)]

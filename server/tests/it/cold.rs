@@ -1,8 +1,10 @@
-//! A document nobody has open: while automerge loads it, a peer that holds nothing of it is
-//! answered from the stored chunks, and the exchange goes on from there as usual.
+//! A document nobody has open: while automerge loads it, a peer that holds nothing of it, or
+//! holds it as stored, is answered from the stored chunks, and the exchange goes on from there
+//! as usual.
 
 use std::sync::atomic::Ordering;
 
+use automerge::sync;
 use automerge::transaction::Transactable;
 use automerge::{ReadDoc, ROOT};
 use rapporteur::ids::DocId;
@@ -109,4 +111,63 @@ async fn a_new_peer_is_answered_from_storage_while_the_document_loads() {
         answered
     );
     server.stop().await;
+}
+
+/// Devices that followed a document come back to it after a restart, holding it as the server
+/// stored it: one that kept its sync state with the server (as automerge-repo keeps it), then
+/// one that did not. Each is answered before the document is loaded, and an edit made after
+/// reaches it.
+#[tokio::test]
+async fn a_device_in_step_is_answered_from_storage_after_a_restart() {
+    let server = TestServer::start().await;
+    let doc = server.group_doc(1).await;
+    store_history(&server, &doc, 10_000).await;
+    let delegate = server.invite(Role::Delegate, None).await;
+    let rap = server.invite(Role::Rapporteur, Some(1)).await;
+    let mut v = Peer::join(&server.ws_url(&delegate)).await;
+    let mut device = Replica::fetch(&mut v, &doc).await;
+    device
+        .sync_until(&mut v, |r| {
+            r.acknowledged() && r.server_heads == r.doc.get_heads()
+        })
+        .await;
+    drop(v);
+    let mut dir = server.stop().await;
+
+    for (kept, text) in [(true, "Strengthen migration data"), (false, "by 2030")] {
+        let server = TestServer::start_in(dir).await;
+        device.state = if kept {
+            sync::State::decode(&device.state.encode()).unwrap()
+        } else {
+            sync::State::new()
+        };
+        assert_eq!(device.state.shared_heads.is_empty(), !kept);
+        device.server_heads.clear();
+        let heads = device.doc.get_heads();
+        let mut v = Peer::join(&server.ws_url(&delegate)).await;
+        device
+            .sync_until(&mut v, |r| r.server_heads == r.doc.get_heads())
+            .await;
+        assert_eq!(
+            server.metrics.answered_before_load.load(Ordering::Relaxed),
+            1,
+            "answered before the load (kept state: {kept})"
+        );
+        assert_eq!(device.doc.get_heads(), heads);
+
+        // A rapporteur's edit reaches it.
+        let mut w = Peer::join(&server.ws_url(&rap)).await;
+        let mut writer = Replica::fetch(&mut w, &doc).await;
+        let me = server.person_id(&rap).await;
+        add_bullet(&mut writer.doc, &format!("b-{kept}"), text, &me, "proposed");
+        writer.sync_acked(&mut w).await;
+        device
+            .sync_until(&mut v, |r| {
+                bullet_texts(&r.doc).pop().as_deref() == Some(text)
+            })
+            .await;
+        assert_eq!(device.doc.get_heads(), writer.doc.get_heads());
+        drop((v, w));
+        dir = server.stop().await;
+    }
 }

@@ -651,3 +651,156 @@ fn the_first_contact_answer_is_automerges_but_for_its_form() {
     first_contact(&hello, &heads, &stored, &mut state).unwrap();
     assert!(first_contact(&hello, &heads, &stored, &mut state).is_none());
 }
+
+/// A client that followed `server` to its current heads and kept its sync state with it, as
+/// automerge-repo keeps it for a server that names a storage id: only the heads they shared.
+fn returning_client(server: &Automerge) -> Client {
+    let mut client = Client::new();
+    let mut state = sync::State::new();
+    loop {
+        let to_client = server.generate_sync_message(&mut state);
+        if let Some(msg) = &to_client {
+            let msg = sync::Message::decode(&msg.clone().encode()).unwrap();
+            client
+                .doc
+                .receive_sync_message(&mut client.state, msg)
+                .unwrap();
+        }
+        let answer = client.doc.generate_sync_message(&mut client.state);
+        if to_client.is_none() && answer.is_none() {
+            break;
+        }
+        if let Some(answer) = answer {
+            let mut server = server.clone();
+            server
+                .receive_sync_message(&mut state, as_received(answer, false))
+                .unwrap();
+        }
+    }
+    assert_eq!(client.doc.get_heads(), server.get_heads());
+    client.state = sync::State::decode(&client.state.encode()).unwrap();
+    assert_eq!(client.state.shared_heads, server.get_heads());
+    client
+}
+
+/// `in_step` against automerge's receive and generate: for viewers and writers, a device
+/// that kept its sync state and one that did not, an old client and one that declares itself
+/// read-only, the same message and state; the exchange goes on from there as it would have,
+/// and the next change reaches the device.
+/// Anything else is left to the loaded document, the state untouched.
+#[test]
+fn the_in_step_answer_is_automerges() {
+    let mut server = Automerge::new();
+    for word in ["Strengthen ", "migration ", "data"] {
+        type_into(&mut server, word);
+    }
+    let snapshot = server.save();
+    let before = server.get_heads();
+    for word in [" collection", " by 2030"] {
+        type_into(&mut server, word);
+    }
+    let stored = [snapshot, server.save_after(&before)].concat();
+    let heads = crate::sync::chunks::heads(&stored).unwrap();
+    assert_eq!(heads, server.get_heads());
+
+    let hello = |client: &mut Client, flags: Option<Option<MessageFlags>>| {
+        let msg = client.doc.generate_sync_message(&mut client.state).unwrap();
+        let mut msg = sync::Message::decode(&msg.encode()).unwrap();
+        if let Some(flags) = flags {
+            msg.flags = flags;
+        }
+        msg
+    };
+    let kept = hello(&mut returning_client(&server), None);
+    assert_eq!(kept.have[0].last_sync, heads);
+    let mut fresh_client = returning_client(&server);
+    fresh_client.state = sync::State::new();
+    let fresh = hello(&mut fresh_client, None);
+    assert!(fresh.have[0].last_sync.is_empty());
+    let old = hello(&mut returning_client(&server), Some(None));
+    let declared_read_only = hello(
+        &mut returning_client(&server),
+        Some(Some(flag_byte(0x80 | MessageFlags::READ_ONLY))),
+    );
+
+    for read_only in [true, false] {
+        for msg in [&kept, &fresh, &old, &declared_read_only] {
+            let mut theirs = server_state(read_only);
+            server
+                .receive_sync_message(&mut theirs, msg.clone())
+                .unwrap();
+            let expected = server.generate_sync_message(&mut theirs).unwrap();
+
+            let mut ours = server_state(read_only);
+            let answer = in_step(msg, &heads, &mut ours).expect("answered");
+            assert_eq!(answer, expected, "the message automerge generates");
+            assert_eq!(ours, theirs, "the state automerge leaves");
+
+            // The client has nothing to say to it, as to automerge's.
+            let mut client = returning_client(&server);
+            client.state.shared_heads.clone_from(&msg.have[0].last_sync);
+            hello(&mut client, None);
+            let reply = client
+                .doc
+                .receive_sync_message(&mut client.state, answer.clone())
+                .map(|()| client.doc.generate_sync_message(&mut client.state))
+                .unwrap();
+            assert!(reply.is_none());
+
+            // The next change reaches it, in the message automerge would send.
+            let mut next = server.clone();
+            type_into(&mut next, ".");
+            let ours_next = next.generate_sync_message(&mut ours);
+            let theirs_next = next.generate_sync_message(&mut theirs);
+            assert_eq!(ours_next, theirs_next);
+            if msg
+                .flags
+                .is_some_and(|f| f.contains(MessageFlags::READ_ONLY))
+            {
+                // Automerge sends no changes to a peer that says it would ignore them.
+                continue;
+            }
+            let msg = sync::Message::decode(&ours_next.unwrap().encode()).unwrap();
+            client
+                .doc
+                .receive_sync_message(&mut client.state, msg)
+                .unwrap();
+            assert_eq!(client.doc.get_heads(), next.get_heads());
+        }
+    }
+
+    // Not in step: a device behind, one ahead, one asking for a change, one sending changes,
+    // one whose summary starts from heads other than ours (it kept its state from before
+    // the last changes, and had them from elsewhere); nor a document with nothing stored.
+    let mut behind = kept.clone();
+    behind.heads.clone_from(&before);
+    let mut ahead_doc = server.clone();
+    type_into(&mut ahead_doc, "!");
+    let mut ahead = kept.clone();
+    ahead.heads = ahead_doc.get_heads();
+    let mut asking = kept.clone();
+    asking.need.clone_from(&before);
+    let mut sending = kept.clone();
+    sending.changes = sync::ChunkList::from(vec![ahead_doc.save_after(&heads)]);
+    let mut older_summary = kept.clone();
+    older_summary.have[0].last_sync.clone_from(&before);
+    for (msg, heads) in [
+        (&behind, &heads[..]),
+        (&ahead, &heads[..]),
+        (&asking, &heads[..]),
+        (&sending, &heads[..]),
+        (&older_summary, &heads[..]),
+        (&kept, &[][..]),
+    ] {
+        let mut state = server_state(true);
+        assert!(in_step(msg, heads, &mut state).is_none());
+        assert_eq!(state, server_state(true));
+    }
+    // Nor a peer already answered; and a device in step is not taken for one that holds
+    // nothing.
+    let mut state = server_state(true);
+    in_step(&kept, &heads, &mut state).unwrap();
+    assert!(in_step(&kept, &heads, &mut state).is_none());
+    let mut state = server_state(true);
+    assert!(first_contact(&kept, &heads, &stored, &mut state).is_none());
+}
