@@ -176,11 +176,13 @@ export class Env {
   }
 
   /**
-   * A stock automerge-repo client (no storage) connected with the invite token on the URL.
-   * Resolves once the server answered `join` with `peer`. `client.log` records every frame of the
-   * first socket. `retryInterval` (ms) is the adapter's reconnection delay.
+   * A stock automerge-repo client connected with the invite token on the URL, keeping nothing
+   * unless given a `storage` adapter (a device that keeps its documents, and its sync state with
+   * the server, as the stock file-system storage does). Resolves once the server answered `join`
+   * with `peer`. `client.log` records every frame of the first socket. `retryInterval` (ms) is the
+   * adapter's reconnection delay.
    */
-  async connect(who, { retryInterval } = {}) {
+  async connect(who, { retryInterval, storage } = {}) {
     const token = typeof who === "string" ? who : who.token
     const url = `${this.server.wsUrl}?token=${token}`
     // A refused upgrade would make the stock adapter throw from its error handler; check first so
@@ -188,7 +190,7 @@ export class Env {
     const status = await upgradeStatus(url)
     if (status !== 101) throw new Error(`WebSocket upgrade with a valid token answered ${status}`)
     const adapter = new WebSocketClientAdapter(url, retryInterval)
-    const repo = new Repo({ network: [adapter] })
+    const repo = new Repo({ network: [adapter], storage })
     const client = { repo, adapter, log: [], who, closed: false }
     this.clients.push(client)
     await waitFor(() => adapter.socket, { what: "client socket" })

@@ -1,10 +1,24 @@
-// A document nobody has open, with a day's worth of typing behind it (after a restart, say): a new
-// device on the stock automerge-repo client is answered from the stored chunks while the server
-// loads the document (docs/protocol.md), holds every change, and the exchange goes on from there
-// in both directions.
+// A document nobody has open, with a day's worth of typing behind it (after a restart, say): a
+// device on the stock automerge-repo client that holds nothing of it, and one that kept it on disk,
+// are answered from the stored chunks while the server loads the document (docs/protocol.md), and
+// the exchange goes on from there in both directions.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { Env, A, addBullet, spliceBullet, findBullet, plain, sameDoc, waitFor } from "../lib/clients.mjs"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import path from "node:path"
+import { NodeFSStorageAdapter } from "@automerge/automerge-repo-storage-nodefs"
+import {
+  Env,
+  A,
+  addBullet,
+  spliceBullet,
+  findBullet,
+  plain,
+  sameDoc,
+  waitFor,
+  documentIdOf,
+} from "../lib/clients.mjs"
 
 /** The value of a counter on /metrics. */
 async function counter(env, name) {
@@ -14,7 +28,7 @@ async function counter(env, name) {
   return Number(line.split(" ")[1])
 }
 
-test("a new device gets a cold document from storage and goes on syncing", async t => {
+test("devices that hold nothing of a cold document, or hold it as stored, are answered from storage and go on syncing", async t => {
   const env = await Env.start(t)
   const rapporteur = await env.person("rapporteur", { group: 1 })
   const urls = await env.urls(rapporteur.token)
@@ -27,7 +41,6 @@ test("a new device gets a cold document from storage and goes on syncing", async
   for (let k = 0; k < 60; k++) {
     for (const id of ids) spliceBullet(hr, id, -1, 0, String(k % 10))
   }
-  const expected = plain(hr.doc())
   const expectedHeads = [...A.getHeads(hr.doc())].sort().join()
   const watcher = await env.connect(await env.person("observer"))
   const hw = await watcher.find(urls.group[1])
@@ -36,16 +49,51 @@ test("a new device gets a cold document from storage and goes on syncing", async
     what: "the server to hold every change",
   })
 
+  // A delegate's laptop follows it too, keeping it on disk.
+  const disk = mkdtempSync(path.join(tmpdir(), "rapporteur-device-"))
+  t.after(() => rmSync(disk, { recursive: true, force: true }))
+  const laptop = await env.person("delegate")
+  const cl = await env.connect(laptop, { storage: new NodeFSStorageAdapter(disk) })
+  const hl = await cl.find(urls.group[1])
+  await waitFor(() => [...A.getHeads(hl.doc())].sort().join() === expectedHeads, {
+    what: "the laptop to hold every change",
+  })
+
+  // After a restart the laptop comes back, its copy in step with the server's: answered before
+  // the load, with the heads it holds and nothing else.
+  await env.restart()
+  assert.equal(await counter(env, "rapporteur_answered_before_load_total"), 0)
+  const back = await env.connect(laptop, { storage: new NodeFSStorageAdapter(disk) })
+  const hb = await back.find(urls.group[1])
+  assert.equal([...A.getHeads(hb.doc())].sort().join(), expectedHeads, "the copy on disk")
+  const docId = documentIdOf(urls.group[1])
+  const answers = () => back.log.filter(f => f.dir === "in" && f.msg.type === "sync" && f.msg.documentId === docId)
+  await waitFor(() => answers().length > 0, { what: "the server's answer to the laptop" })
+  assert.equal(await counter(env, "rapporteur_answered_before_load_total"), 1, "answered from storage")
+  const answer = A.decodeSyncMessage(answers()[0].msg.data)
+  assert.equal([...answer.heads].sort().join(), expectedHeads)
+  assert.equal(answer.changes.length, 0)
+
+  // A rapporteur's edit reaches it.
+  const cr1 = await env.connect(rapporteur)
+  const hr1 = await cr1.find(urls.group[1])
+  const first = addBullet(hr1, rapporteur.id, "Agreed after the first restart")
+  await waitFor(() => findBullet(hb.doc(), first) && sameDoc(hb.doc(), hr1.doc()), {
+    what: "the laptop to see the rapporteur's edit",
+  })
+  const expectedNow = plain(hr1.doc())
+  const headsNow = [...A.getHeads(hr1.doc())].sort().join()
+
   await env.restart()
   assert.equal(await counter(env, "rapporteur_answered_before_load_total"), 0)
 
   const delegate = await env.person("delegate")
   const cd = await env.connect(delegate)
   const hd = await cd.find(urls.group[1])
-  await waitFor(() => [...A.getHeads(hd.doc())].sort().join() === expectedHeads, {
+  await waitFor(() => [...A.getHeads(hd.doc())].sort().join() === headsNow, {
     what: "the new device to hold every change",
   })
-  assert.deepEqual(plain(hd.doc()), expected)
+  assert.deepEqual(plain(hd.doc()), expectedNow)
   assert.equal(await counter(env, "rapporteur_answered_before_load_total"), 1, "answered from storage")
 
   // The exchange goes on: a rapporteur's edit reaches the delegate, and the delegate's device,
