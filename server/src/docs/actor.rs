@@ -13,9 +13,9 @@
 //! So no peer ever sees heads the database does not hold.
 //!
 //! The actor starts as soon as the document's chunks are read, while automerge loads them
-//! (`Actor::warm_up`): a peer that holds nothing of the document, or holds it as stored, is
-//! answered from the stored chunks meanwhile, and everything else waits for the loaded
-//! document, in order.
+//! (`Actor::warm_up`): a peer that holds nothing of the document, holds it as stored, or is
+//! behind it by changes stored since its snapshot, is answered from the stored chunks
+//! meanwhile, and everything else waits for the loaded document, in order.
 //!
 //! Authorship: the first accepted change of an Automerge actor records its writer as the
 //! actor's owner (`Store::claim_actors`) before the change is stored, so every stored change of
@@ -356,8 +356,9 @@ impl Actor {
 
     /// Waits for automerge to load the document. Meanwhile a peer's first message is answered
     /// from the stored chunks at once if the peer holds nothing of it (a new device:
-    /// `fanout::first_contact`) or holds it as stored (a device coming back to it:
-    /// `fanout::in_step`); every other command waits in order for the loaded document.
+    /// `fanout::first_contact`), holds it as stored, or is behind it by changes stored since
+    /// its snapshot (a device coming back to it: `fanout::in_step`, `fanout::behind`); every
+    /// other command waits in order for the loaded document.
     /// Returns whether it loaded; if not, everyone waiting is told so.
     async fn warm_up(&mut self, mut warming: Warming) -> bool {
         let cancel = self.shared.cancel.clone();

@@ -20,9 +20,9 @@
 //!   was the largest single cost of a fan-out.
 //!   Messages that carry the whole document (to a peer that holds nothing of it, or lacks more
 //!   than a third) take it from one save per heads instead of a save per message.
-//! - `first_contact` and `in_step`: the answer to a peer that holds nothing of the document,
-//!   or holds it as stored, built from the stored chunks, so that it goes out while the
-//!   document is still loading.
+//! - `first_contact`, `in_step` and `behind`: the answer to a peer that holds nothing of the
+//!   document, holds it as stored, or as stored up to some of the changes after its snapshot,
+//!   built from the stored chunks, so that it goes out while the document is still loading.
 //!
 //! Peers hold their state behind an `Arc`, and peers given the same resulting state share one:
 //! two peers holding the same `Arc` are in equal states without comparing them, so the work per
@@ -37,6 +37,8 @@ use std::sync::Arc;
 
 use automerge::sync::{self, BloomFilter, Capability, Have, MessageFlags, MessageVersion, SyncDoc};
 use automerge::{Automerge, AutomergeError, ChangeHash};
+
+use crate::sync::chunks::History;
 
 /// A peer's sync state, shared with the peers known to be in the same state.
 pub(super) type SharedState = Arc<sync::State>;
@@ -623,11 +625,18 @@ fn whole(
 }
 
 /// A document as the store holds it (its chunks back to back), for answering peers before it
-/// is loaded: one that holds nothing of it (`first_contact`), or one in step with it
-/// (`in_step`). Its heads are read from the chunks the first time a peer needs them.
+/// is loaded: one that holds nothing of it (`first_contact`), one in step with it (`in_step`),
+/// or one behind it (`behind`). What the chunks say of its history is read the first time a
+/// peer needs it.
 pub(super) struct Stored {
     bytes: Vec<u8>,
-    heads: std::cell::OnceCell<Option<Vec<ChangeHash>>>,
+    read: std::cell::OnceCell<Option<Read>>,
+}
+
+/// What the stored chunks say of the history they load into, and its heads.
+struct Read {
+    history: History,
+    heads: Vec<ChangeHash>,
 }
 
 impl Stored {
@@ -637,26 +646,36 @@ impl Stored {
     pub fn of(chunks: &[crate::store::Chunk], compact_after: usize) -> Option<Self> {
         (chunks.len() <= compact_after + 1).then(|| Self {
             bytes: chunks.iter().flat_map(|c| c.data.iter().copied()).collect(),
-            heads: std::cell::OnceCell::new(),
+            read: std::cell::OnceCell::new(),
         })
+    }
+
+    fn read(&self) -> Option<&Read> {
+        self.read
+            .get_or_init(|| {
+                crate::sync::chunks::history(&self.bytes)
+                    .inspect_err(|e| tracing::warn!(error = e, "unreadable stored chunks"))
+                    .ok()
+                    .map(|history| Read {
+                        heads: history.heads(),
+                        history,
+                    })
+            })
+            .as_ref()
     }
 
     /// The heads of the document the chunks load into, if they can be read.
     pub fn heads(&self) -> Option<&[ChangeHash]> {
-        self.heads
-            .get_or_init(|| {
-                crate::sync::chunks::heads(&self.bytes)
-                    .inspect_err(|e| tracing::warn!(error = e, "unreadable stored chunks"))
-                    .ok()
-            })
-            .as_deref()
+        self.read().map(|r| &r.heads[..])
     }
 
     /// The answer to a peer's first message from the stored chunks, if it can be given
-    /// without the loaded document: `first_contact` or `in_step`.
+    /// without the loaded document: `first_contact`, `in_step` or `behind`.
     pub fn answer(&self, msg: &sync::Message, state: &mut sync::State) -> Option<sync::Message> {
-        let heads = self.heads()?;
-        first_contact(msg, heads, &self.bytes, state).or_else(|| in_step(msg, heads, state))
+        let Read { history, heads } = self.read()?;
+        first_contact(msg, heads, &self.bytes, state)
+            .or_else(|| in_step(msg, heads, state))
+            .or_else(|| behind(msg, history, heads, &self.bytes, state))
     }
 }
 
@@ -753,24 +772,167 @@ fn in_step(
     {
         return None;
     }
-    // What receiving it leaves.
+    receive_first(msg, state);
+    let none: [ChangeHash; 0] = [];
+    let bloom = BloomFilter::from_hashes(none.iter());
+    let version = version_for(state);
+    Some(sent(state, heads.to_vec(), bloom, Vec::new(), version))
+}
+
+/// What automerge 0.12's receive leaves in a new state from a peer's first message, when the
+/// message carries no changes and we hold every head it names.
+fn receive_first(msg: &sync::Message, state: &mut sync::State) {
     if let Some(flags) = msg.flags {
         receive_flags(state, flags);
     }
     state.in_flight = false;
-    state.shared_heads = heads.to_vec();
+    state.shared_heads.clone_from(&msg.heads);
     state.their_have = Some(msg.have.clone());
-    state.their_heads = Some(heads.to_vec());
-    state.their_need = Some(Vec::new());
-    // What generating the answer leaves.
-    let version = if speaks_v2(state) {
+    state.their_heads = Some(msg.heads.clone());
+    state.their_need = Some(msg.need.clone());
+}
+
+/// The message version automerge 0.12 sends a peer in `state`.
+fn version_for(state: &sync::State) -> MessageVersion {
+    if speaks_v2(state) {
         MessageVersion::V2
     } else {
         MessageVersion::V1
+    }
+}
+
+/// The answer to a peer's first message when the peer holds the document as stored up to some
+/// of the changes stored after its snapshot: a device coming back to a document that moved on
+/// while it was away (and was since unloaded, or the server restarted).
+///
+/// Message and state are those of automerge 0.12's `receive_sync_message` of `msg` in the
+/// fresh `state`, then `generate_sync_message`, but for the order of the changes sent (the
+/// stored order, a topological one, where automerge has its own). What the peer lacks, what
+/// it is sent, and our summary all come from the stored changes after the snapshot, which
+/// `history` lists with their hashes and dependencies:
+/// - the peer's heads must be stored changes or snapshot heads, and reach every snapshot head
+///   through the stored changes' dependencies: then it holds the snapshot, and it lacks
+///   exactly the stored changes its heads do not reach;
+/// - its summary (`have`, one at most) must start from nothing or from heads that pass the
+///   same test; what automerge sends is then the changes since those heads that its Bloom
+///   filter does not name (a change of the snapshot it always names, as the peer holds it),
+///   and everything depending on one of those;
+/// - automerge sends the whole document instead when that is more than a third of the
+///   changes: those peers wait for the load, as does anything else.
+fn behind(
+    msg: &sync::Message,
+    history: &History,
+    heads: &[ChangeHash],
+    stored: &[u8],
+    state: &mut sync::State,
+) -> Option<sync::Message> {
+    if !is_new(state)
+        || heads.is_empty()
+        || msg.heads.is_empty()
+        || msg.heads == heads
+        || !msg.need.is_empty()
+        || !msg.changes.is_empty()
+        || msg.have.len() > 1
+    {
+        return None;
+    }
+    let changes = &history.changes;
+    let total = history.snapshot_changes? + changes.len() as u64;
+    let index: HashMap<ChangeHash, usize> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.hash, i))
+        .collect();
+    // Which stored changes `from` holds, if it holds the snapshot.
+    let held_by = |from: &[ChangeHash]| -> Option<Vec<bool>> {
+        let mut held = vec![false; changes.len()];
+        let mut reached = HashSet::new();
+        let mut stack: Vec<ChangeHash> = from.to_vec();
+        for hash in from {
+            if !index.contains_key(hash) && !history.snapshot_heads.contains(hash) {
+                return None;
+            }
+        }
+        while let Some(hash) = stack.pop() {
+            match index.get(&hash) {
+                Some(&i) if !held[i] => {
+                    held[i] = true;
+                    stack.extend(changes[i].deps.iter().copied());
+                }
+                Some(_) => {}
+                None => {
+                    reached.insert(hash);
+                }
+            }
+        }
+        history
+            .snapshot_heads
+            .iter()
+            .all(|h| reached.contains(h))
+            .then_some(held)
     };
-    let none: [ChangeHash; 0] = [];
-    let bloom = BloomFilter::from_hashes(none.iter());
-    Some(sent(state, heads.to_vec(), bloom, Vec::new(), version))
+    let theirs = held_by(&msg.heads)?;
+    let to_send: Vec<usize> = match msg.have.first() {
+        _ if msg
+            .flags
+            .is_some_and(|f| f.contains(MessageFlags::READ_ONLY)) =>
+        {
+            Vec::new()
+        }
+        None => Vec::new(),
+        Some(have) => {
+            let since = if have.last_sync.is_empty() {
+                vec![false; changes.len()]
+            } else {
+                held_by(&have.last_sync)?
+            };
+            // Those missing from their summary, and everything depending on one of those.
+            let mut dependents: HashMap<ChangeHash, Vec<usize>> = HashMap::new();
+            let mut send = vec![false; changes.len()];
+            let mut stack = Vec::new();
+            for (i, change) in changes.iter().enumerate().filter(|(i, _)| !since[*i]) {
+                for dep in &change.deps {
+                    dependents.entry(*dep).or_default().push(i);
+                }
+                if !have.bloom.contains_hash(&change.hash) {
+                    send[i] = true;
+                    stack.push(i);
+                }
+            }
+            while let Some(i) = stack.pop() {
+                for &j in dependents.get(&changes[i].hash).into_iter().flatten() {
+                    if !send[j] {
+                        send[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+            (0..changes.len()).filter(|&i| send[i]).collect()
+        }
+    };
+    if to_send.len() as u64 > total / 3 && msg.flags.is_some() {
+        return None;
+    }
+    receive_first(msg, state);
+    let ours: Vec<ChangeHash> = (0..changes.len())
+        .filter(|&i| !theirs[i])
+        .map(|i| changes[i].hash)
+        .collect();
+    let bloom = BloomFilter::from_hashes(ours.iter());
+    let bytes = |i: usize| &stored[changes[i].bytes.clone()];
+    let version = version_for(state);
+    let chunks = match version {
+        MessageVersion::V1 => to_send.iter().map(|&i| bytes(i).to_vec()).collect(),
+        MessageVersion::V2 if to_send.is_empty() => Vec::new(),
+        MessageVersion::V2 => vec![to_send
+            .iter()
+            .flat_map(|&i| bytes(i).iter().copied())
+            .collect()],
+    };
+    state
+        .sent_hashes
+        .extend(to_send.iter().map(|&i| changes[i].hash));
+    Some(sent(state, heads.to_vec(), bloom, chunks, version))
 }
 
 #[cfg(test)]

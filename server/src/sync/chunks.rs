@@ -79,20 +79,58 @@ pub fn check_chunks<'a>(
     Ok(shape)
 }
 
-/// The heads of the document that `data` (stored chunks back to back: a document, changes or
-/// both, as `load_incremental` reads them) loads into, without loading it: the heads a
-/// document chunk names, and the hashes of the changes, less every hash some change depends
-/// on. Sorted, as automerge gives heads. Automerge parses each change (to hash it as it
-/// does); the operations are not applied. A change whose dependencies are missing from `data`
-/// counts here although automerge would hold it back; the caller compares with the loaded
-/// document's heads.
-pub fn heads(data: &[u8]) -> Result<Vec<automerge::ChangeHash>, &'static str> {
-    let mut heads = std::collections::BTreeSet::new();
-    let mut deps = std::collections::HashSet::new();
+/// What stored chunks (back to back: a document, changes or both, as `load_incremental` reads
+/// them) say about the history they load into, read without loading it (`history`).
+#[derive(Debug, Default)]
+pub struct History {
+    /// The heads the document chunks name.
+    pub snapshot_heads: Vec<automerge::ChangeHash>,
+    /// The changes the document chunks hold, if they could be counted.
+    pub snapshot_changes: Option<u64>,
+    /// The change chunks, in order.
+    pub changes: Vec<StoredChange>,
+}
+
+/// One stored change chunk: its hash, its dependencies, and where its bytes are.
+#[derive(Debug)]
+pub struct StoredChange {
+    pub hash: automerge::ChangeHash,
+    pub deps: Vec<automerge::ChangeHash>,
+    pub bytes: std::ops::Range<usize>,
+}
+
+impl History {
+    /// The heads of the document the chunks load into: the heads the document chunks name,
+    /// and the hashes of the changes, less every hash some change depends on. Sorted, as
+    /// automerge gives heads. A change whose dependencies are missing from the chunks counts
+    /// here although automerge would hold it back; the caller compares with the loaded
+    /// document's heads.
+    pub fn heads(&self) -> Vec<automerge::ChangeHash> {
+        let deps: std::collections::HashSet<_> =
+            self.changes.iter().flat_map(|c| c.deps.iter()).collect();
+        let heads: std::collections::BTreeSet<_> = self
+            .snapshot_heads
+            .iter()
+            .chain(self.changes.iter().map(|c| &c.hash))
+            .filter(|h| !deps.contains(h))
+            .copied()
+            .collect();
+        heads.into_iter().collect()
+    }
+}
+
+/// Reads `data`'s `History`: each document chunk's header and change count, and each change
+/// (automerge parses it, to hash it as it does); no operation is applied.
+pub fn history(data: &[u8]) -> Result<History, &'static str> {
+    let mut history = History {
+        snapshot_changes: Some(0),
+        ..History::default()
+    };
     let mut input = Reader(data);
     while !input.is_empty() {
-        let start = input.0;
+        let start = data.len() - input.0.len();
         let (kind, body) = chunk(&mut input)?;
+        let end = data.len() - input.0.len();
         match kind {
             DOCUMENT => {
                 let mut body = Reader(body);
@@ -101,19 +139,40 @@ pub fn heads(data: &[u8]) -> Result<Vec<automerge::ChangeHash>, &'static str> {
                 }
                 let n = body.uleb()?;
                 for hash in body.take(n.checked_mul(32).ok_or(MALFORMED)?)?.chunks(32) {
-                    heads.insert(automerge::ChangeHash::try_from(hash).map_err(|_| MALFORMED)?);
+                    let hash = automerge::ChangeHash::try_from(hash).map_err(|_| MALFORMED)?;
+                    history.snapshot_heads.push(hash);
                 }
+                // The change columns' rows are the document's changes.
+                let change_columns = columns(&mut body)?;
+                let mut shape = Shape::default();
+                let counted = columns(&mut body)
+                    .and_then(|_| count(&mut body, &change_columns, &mut shape))
+                    .map(|()| shape.rows);
+                history.snapshot_changes = history
+                    .snapshot_changes
+                    .zip(counted.ok())
+                    .map(|(a, b)| a + b);
             }
             CHANGE | COMPRESSED => {
-                let whole = &start[..start.len() - input.0.len()];
-                let change = automerge::Change::try_from(whole).map_err(|_| MALFORMED)?;
-                deps.extend(change.deps().iter().copied());
-                heads.insert(change.hash());
+                let change =
+                    automerge::Change::try_from(&data[start..end]).map_err(|_| MALFORMED)?;
+                history.changes.push(StoredChange {
+                    hash: change.hash(),
+                    deps: change.deps().to_vec(),
+                    bytes: start..end,
+                });
             }
             _ => return Err(MALFORMED),
         }
     }
-    Ok(heads.into_iter().filter(|h| !deps.contains(h)).collect())
+    history.snapshot_heads.sort();
+    history.snapshot_heads.dedup();
+    Ok(history)
+}
+
+/// The heads of the document that `data` loads into, without loading it (`History::heads`).
+pub fn heads(data: &[u8]) -> Result<Vec<automerge::ChangeHash>, &'static str> {
+    history(data).map(|h| h.heads())
 }
 
 /// Magic bytes, checksum (4 bytes, checked by automerge), type, LEB128 length, body.

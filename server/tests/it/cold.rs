@@ -115,10 +115,10 @@ async fn a_new_peer_is_answered_from_storage_while_the_document_loads() {
 
 /// Devices that followed a document come back to it after a restart, holding it as the server
 /// stored it: one that kept its sync state with the server (as automerge-repo keeps it), then
-/// one that did not. Each is answered before the document is loaded, and an edit made after
-/// reaches it.
+/// one that did not; then one that missed an edit while it was away. Each is answered before
+/// the document is loaded, and gets what it lacks.
 #[tokio::test]
-async fn a_device_in_step_is_answered_from_storage_after_a_restart() {
+async fn a_returning_device_is_answered_from_storage_after_a_restart() {
     let server = TestServer::start().await;
     let doc = server.group_doc(1).await;
     store_history(&server, &doc, 10_000).await;
@@ -170,4 +170,39 @@ async fn a_device_in_step_is_answered_from_storage_after_a_restart() {
         drop((v, w));
         dir = server.stop().await;
     }
+
+    // The device is away while the rapporteur goes on; after a restart it comes back behind,
+    // and is sent what it missed before the document is loaded.
+    let server = TestServer::start_in(dir).await;
+    let mut w = Peer::join(&server.ws_url(&rap)).await;
+    let mut writer = Replica::fetch(&mut w, &doc).await;
+    let me = server.person_id(&rap).await;
+    add_bullet(
+        &mut writer.doc,
+        "b-away",
+        "while it was away",
+        &me,
+        "proposed",
+    );
+    writer.sync_acked(&mut w).await;
+    drop(w);
+    let dir = server.stop().await;
+    let server = TestServer::start_in(dir).await;
+    device.state = sync::State::decode(&device.state.encode()).unwrap();
+    device.server_heads.clear();
+    let mut v = Peer::join(&server.ws_url(&delegate)).await;
+    device
+        .sync_until(&mut v, |r| r.doc.get_heads() == writer.doc.get_heads())
+        .await;
+    assert_eq!(
+        server.metrics.answered_before_load.load(Ordering::Relaxed),
+        1,
+        "answered before the load"
+    );
+    assert_eq!(
+        bullet_texts(&device.doc).pop().as_deref(),
+        Some("while it was away")
+    );
+    drop(v);
+    server.stop().await;
 }

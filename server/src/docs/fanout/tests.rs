@@ -558,12 +558,9 @@ fn recent_forgets_old_steps() {
     assert!(recent.held <= RECENT_CHANGES);
 }
 
-/// `first_contact` against automerge's receive and generate: for viewers and writers, a
-/// document stored as a snapshot with changes after it, the same message but for the
-/// deviations its documentation names; the client ends with the same document, and the
-/// exchange goes on from there as it would have.
-#[test]
-fn the_first_contact_answer_is_automerges_but_for_its_form() {
+/// A document stored as a snapshot with changes after it: the document, its stored form, and
+/// the snapshot's heads.
+fn stored_document() -> (Automerge, Vec<u8>, Vec<ChangeHash>) {
     let mut server = Automerge::new();
     for word in ["Strengthen ", "migration ", "data"] {
         type_into(&mut server, word);
@@ -574,6 +571,16 @@ fn the_first_contact_answer_is_automerges_but_for_its_form() {
         type_into(&mut server, word);
     }
     let stored = [snapshot, server.save_after(&before)].concat();
+    (server, stored, before)
+}
+
+/// `first_contact` against automerge's receive and generate: for viewers and writers, a
+/// document stored as a snapshot with changes after it, the same message but for the
+/// deviations its documentation names; the client ends with the same document, and the
+/// exchange goes on from there as it would have.
+#[test]
+fn the_first_contact_answer_is_automerges_but_for_its_form() {
+    let (mut server, stored, _) = stored_document();
     let heads = crate::sync::chunks::heads(&stored).unwrap();
     assert_eq!(heads, server.get_heads());
 
@@ -690,16 +697,7 @@ fn returning_client(server: &Automerge) -> Client {
 /// Anything else is left to the loaded document, the state untouched.
 #[test]
 fn the_in_step_answer_is_automerges() {
-    let mut server = Automerge::new();
-    for word in ["Strengthen ", "migration ", "data"] {
-        type_into(&mut server, word);
-    }
-    let snapshot = server.save();
-    let before = server.get_heads();
-    for word in [" collection", " by 2030"] {
-        type_into(&mut server, word);
-    }
-    let stored = [snapshot, server.save_after(&before)].concat();
+    let (mut server, stored, before) = stored_document();
     let heads = crate::sync::chunks::heads(&stored).unwrap();
     assert_eq!(heads, server.get_heads());
 
@@ -803,4 +801,231 @@ fn the_in_step_answer_is_automerges() {
     assert!(in_step(&kept, &heads, &mut state).is_none());
     let mut state = server_state(true);
     assert!(first_contact(&kept, &heads, &stored, &mut state).is_none());
+}
+
+/// The hashes of the changes a message carries.
+fn carried(msg: &sync::Message) -> HashSet<ChangeHash> {
+    let joined: Vec<u8> = msg.changes.iter().flatten().copied().collect();
+    crate::sync::chunks::history(&joined)
+        .unwrap()
+        .changes
+        .iter()
+        .map(|c| c.hash)
+        .collect()
+}
+
+/// A document stored as a snapshot and the changes after it, among them two writers'
+/// concurrent ones: the document, its stored form, and the heads after each stored step.
+fn stored_with_increments(before_snapshot: usize) -> (Automerge, Vec<u8>, Vec<Vec<ChangeHash>>) {
+    let mut server = Automerge::new();
+    for i in 0..before_snapshot {
+        type_into(&mut server, &format!("w{i} "));
+    }
+    let snapshot = server.save();
+    let mut steps = vec![server.get_heads()];
+    for word in ["data", " collection"] {
+        type_into(&mut server, word);
+        steps.push(server.get_heads());
+    }
+    let mut a = server.fork();
+    let mut b = server.fork();
+    type_into(&mut a, " by");
+    type_into(&mut b, " 2030");
+    steps.push(a.get_heads());
+    server.merge(&mut a).unwrap();
+    server.merge(&mut b).unwrap();
+    steps.push(server.get_heads());
+    type_into(&mut server, ".");
+    let stored = [snapshot, server.save_after(&steps[0])].concat();
+    (server, stored, steps)
+}
+
+/// `behind` against automerge's receive and generate: for viewers and writers, devices that
+/// stopped at the snapshot, at a stored step, or on one side of two writers' concurrent
+/// changes; with their sync state kept and without; an old client and one that declares itself
+/// read-only. The same message but for the order of its changes, and the same state; the
+/// device then holds the document, and the exchange goes on as it would have. Anything else is
+/// left to the loaded document, the state untouched.
+#[test]
+fn the_behind_answer_is_automerges_but_for_its_order() {
+    let (server, stored, steps) = stored_with_increments(30);
+    let history = crate::sync::chunks::history(&stored).unwrap();
+    let heads = history.heads();
+    assert_eq!(heads, server.get_heads());
+
+    // `kept`: the sync state the device kept, if any: from where it stopped, or from the
+    // snapshot (it had the changes since from elsewhere).
+    #[derive(Clone, Copy)]
+    enum Kept {
+        Here,
+        AtSnapshot,
+        Nothing,
+    }
+    let hello = |at: &[ChangeHash], kept: Kept, flags: Option<Option<MessageFlags>>| {
+        let mut client = match kept {
+            Kept::AtSnapshot => {
+                let mut client = returning_client(&server.fork_at(&steps[0]).unwrap());
+                let since = server.fork_at(at).unwrap().save_after(&steps[0]);
+                client.doc.load_incremental(&since).unwrap();
+                client
+            }
+            _ => returning_client(&server.fork_at(at).unwrap()),
+        };
+        if let Kept::Nothing = kept {
+            client.state = sync::State::new();
+        }
+        let msg = client.doc.generate_sync_message(&mut client.state).unwrap();
+        let mut msg = sync::Message::decode(&msg.encode()).unwrap();
+        if let Some(flags) = flags {
+            msg.flags = flags;
+        }
+        (client, msg)
+    };
+    let mut answered = 0;
+    for at in &steps {
+        for (kept, flags) in [
+            (Kept::Here, None),
+            (Kept::AtSnapshot, None),
+            (Kept::Nothing, None),
+            (Kept::Here, Some(None)),
+            (
+                Kept::Here,
+                Some(Some(flag_byte(0x80 | MessageFlags::READ_ONLY))),
+            ),
+        ] {
+            for read_only in [true, false] {
+                let (mut client, msg) = hello(at, kept, flags);
+                let mut theirs = server_state(read_only);
+                let mut automerges = server.clone();
+                automerges
+                    .receive_sync_message(&mut theirs, msg.clone())
+                    .unwrap();
+                let expected = automerges.generate_sync_message(&mut theirs).unwrap();
+
+                let mut ours = server_state(read_only);
+                let answer = behind(&msg, &history, &heads, &stored, &mut ours)
+                    .expect("answered before the load");
+                answered += 1;
+                assert_eq!(answer.heads, expected.heads);
+                assert_eq!(answer.need, expected.need);
+                assert_eq!(answer.have, expected.have);
+                assert_eq!(answer.flags, expected.flags);
+                assert_eq!(answer.version, expected.version);
+                assert_eq!(carried(&answer), carried(&expected));
+                assert_eq!(ours, theirs, "the state automerge leaves");
+
+                // The device takes it as automerge's answer, and the exchange goes on.
+                let mut other = client.doc.fork();
+                let mut other_state = client.state.clone();
+                other
+                    .receive_sync_message(&mut other_state, expected)
+                    .unwrap();
+                let reply = client.answer(&answer.encode());
+                if msg
+                    .flags
+                    .is_some_and(|f| f.contains(MessageFlags::READ_ONLY))
+                {
+                    continue;
+                }
+                assert_eq!(client.doc.get_heads(), other.get_heads());
+                let mut next = server.clone();
+                next.receive_sync_message(&mut ours, sync::Message::decode(&reply).unwrap())
+                    .unwrap();
+                type_into(&mut next, "!");
+                while let Some(msg) = next.generate_sync_message(&mut ours) {
+                    let reply = client.answer(&msg.encode());
+                    next.receive_sync_message(&mut ours, sync::Message::decode(&reply).unwrap())
+                        .unwrap();
+                    if client.doc.get_heads() == next.get_heads() {
+                        break;
+                    }
+                }
+                assert_eq!(client.doc.get_heads(), next.get_heads());
+            }
+        }
+    }
+    assert_eq!(answered, steps.len() * 10);
+
+    // Not behind as this can tell: a device in step, one ahead, one naming a change inside the
+    // snapshot, one whose summary starts from such a change, one sending changes, one asking;
+    // a device that lacks more than a third of the changes (automerge sends it the whole
+    // document); nor a peer already answered.
+    let (_, at_snapshot) = hello(&steps[0], Kept::Here, None);
+    let mut in_step = at_snapshot.clone();
+    in_step.heads.clone_from(&heads);
+    let mut ahead = at_snapshot.clone();
+    let mut ahead_doc = server.clone();
+    type_into(&mut ahead_doc, "?");
+    ahead.heads = ahead_doc.get_heads();
+    let inside = server.get_changes(&[])[3].hash();
+    let mut inside_heads = at_snapshot.clone();
+    inside_heads.heads = vec![inside];
+    let mut inside_summary = at_snapshot.clone();
+    inside_summary.have[0].last_sync = vec![inside];
+    let mut sending = at_snapshot.clone();
+    sending.changes = sync::ChunkList::from(vec![ahead_doc.save_after(&heads)]);
+    let mut asking = at_snapshot.clone();
+    asking.need.clone_from(&heads);
+    for msg in [
+        &in_step,
+        &ahead,
+        &inside_heads,
+        &inside_summary,
+        &sending,
+        &asking,
+    ] {
+        let mut state = server_state(true);
+        assert!(behind(msg, &history, &heads, &stored, &mut state).is_none());
+        assert_eq!(state, server_state(true));
+    }
+    let (small, small_stored, small_steps) = stored_with_increments(3);
+    let small_history = crate::sync::chunks::history(&small_stored).unwrap();
+    let client = returning_client(&small.fork_at(&small_steps[0]).unwrap());
+    let mut state = client.state.clone();
+    let far_behind = client
+        .doc
+        .clone()
+        .generate_sync_message(&mut state)
+        .unwrap();
+    let mut state = server_state(true);
+    let small_heads = small_history.heads();
+    assert!(behind(
+        &far_behind,
+        &small_history,
+        &small_heads,
+        &small_stored,
+        &mut state
+    )
+    .is_none());
+    assert_eq!(state, server_state(true));
+    let mut state = server_state(true);
+    behind(&at_snapshot, &history, &heads, &stored, &mut state).unwrap();
+    assert!(behind(&at_snapshot, &history, &heads, &stored, &mut state).is_none());
+
+    // Nor a device that holds only one side of the snapshot's two heads: a writer who typed on
+    // one side, offline, and whose change was stored after the snapshot.
+    let mut split = Automerge::new();
+    for i in 0..20 {
+        type_into(&mut split, &format!("w{i} "));
+    }
+    let mut one = split.fork();
+    let mut other = split.fork();
+    type_into(&mut one, "one");
+    type_into(&mut other, "other");
+    split.merge(&mut one).unwrap();
+    split.merge(&mut other).unwrap();
+    let snapshot = split.save();
+    let at_snapshot = split.get_heads();
+    assert_eq!(at_snapshot.len(), 2);
+    type_into(&mut one, " more");
+    split.merge(&mut one).unwrap();
+    let stored = [snapshot, split.save_after(&at_snapshot)].concat();
+    let history = crate::sync::chunks::history(&stored).unwrap();
+    let heads = history.heads();
+    assert_eq!(heads, split.get_heads());
+    let mut client = returning_client(&one);
+    let one_side = client.doc.generate_sync_message(&mut client.state).unwrap();
+    let mut state = server_state(true);
+    assert!(behind(&one_side, &history, &heads, &stored, &mut state).is_none());
+    assert_eq!(state, server_state(true));
 }

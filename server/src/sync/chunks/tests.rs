@@ -327,6 +327,19 @@ fn heads_are_those_automerge_loads_to() {
         let mut loaded = Automerge::new();
         loaded.load_incremental(data).unwrap();
         assert_eq!(heads(data).unwrap(), loaded.get_heads());
+        // Every change is counted once: in a document chunk, or as a change chunk whose
+        // bytes are where the history says.
+        let history = super::history(data).unwrap();
+        let count = history.snapshot_changes.unwrap() + history.changes.len() as u64;
+        assert_eq!(count, loaded.get_changes(&[]).len() as u64);
+        for change in &history.changes {
+            let bytes = &data[change.bytes.clone()];
+            let parsed = automerge::Change::try_from(bytes).unwrap();
+            assert_eq!(parsed.hash(), change.hash);
+            let all = loaded.get_changes(&[]);
+            let theirs = all.iter().find(|c| c.hash() == change.hash).unwrap();
+            assert_eq!(theirs.deps(), &change.deps[..]);
+        }
     }
     assert_eq!(heads(forms.last().unwrap()).unwrap().len(), 2);
     assert_eq!(heads(&[]), Ok(Vec::new()));
