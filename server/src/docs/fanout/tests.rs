@@ -663,27 +663,17 @@ fn the_first_contact_answer_is_automerges_but_for_its_form() {
 /// automerge-repo keeps it for a server that names a storage id: only the heads they shared.
 fn returning_client(server: &Automerge) -> Client {
     let mut client = Client::new();
+    let mut server = server.clone();
     let mut state = sync::State::new();
-    loop {
-        let to_client = server.generate_sync_message(&mut state);
-        if let Some(msg) = &to_client {
-            let msg = sync::Message::decode(&msg.clone().encode()).unwrap();
-            client
-                .doc
-                .receive_sync_message(&mut client.state, msg)
-                .unwrap();
-        }
-        let answer = client.doc.generate_sync_message(&mut client.state);
-        if to_client.is_none() && answer.is_none() {
-            break;
-        }
-        if let Some(answer) = answer {
-            let mut server = server.clone();
-            server
-                .receive_sync_message(&mut state, as_received(answer, false))
-                .unwrap();
-        }
-    }
+    let (mut recent, mut gens) = (Recent::default(), Generations::default());
+    while exchange(
+        &mut server,
+        &mut recent,
+        &mut state,
+        &mut client,
+        false,
+        &mut gens,
+    ) {}
     assert_eq!(client.doc.get_heads(), server.get_heads());
     client.state = sync::State::decode(&client.state.encode()).unwrap();
     assert_eq!(client.state.shared_heads, server.get_heads());
