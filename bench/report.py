@@ -224,20 +224,28 @@ if cold:
 
     returning = [(label, c["returning"]) for label, c in builds if c.get("returning")]
     if returning:
-        w("Devices that hold the document as stored coming back to it while it is cold (after a "
+        w("Devices that hold the document coming back to it while it is cold (after a "
           "restart, or once it was unloaded for being idle), each through a fresh document registry "
           "over the same store (no sockets): milliseconds from the device's first message to the "
-          "server's answer, which names the device's own heads and brings no changes; the load "
-          "finishes before the next device comes. A device that kept its sync state with the server "
-          "(automerge-repo keeps it for a server that names a storage id, as Rapporteur does) "
-          "summarises what it holds since the heads they shared; one that did not, every change.")
+          "server's answer, which names the document's heads and brings the device every change it "
+          "lacks (checked); the load finishes before the next device comes. A device that kept its "
+          "sync state with the server (automerge-repo keeps it for a server that names a storage id, "
+          "as Rapporteur does) summarises what it holds since the heads they shared; one that did "
+          "not, every change."
+          + (f" A device that missed the last {returning[-1][1]['behind']['missed']} changes is sent them."
+             if "behind" in returning[-1][1] else ""))
         w("")
-        w("| server | kept its sync state (median / slowest) | did not (median / slowest) | answered before the load |")
-        w("| --- | --- | --- | --- |")
+        variants = [("kept_state", "in step, kept its sync state"), ("fresh_state", "in step, did not"),
+                    ("behind", "missed the last changes, kept its state")]
+        variants = [(key, name) for key, name in variants if all(key in r for _, r in returning)]
+        w("| server | " + " | ".join(f"{name} (median / slowest)" for _, name in variants)
+          + " | answered before the load |")
+        w("| --- |" + " --- |" * (len(variants) + 1))
         for label, r in returning:
-            k, f = r["kept_state"], r["fresh_state"]
-            answered = k["answered_before_load"] + f["answered_before_load"]
-            w(f"| {label} | {span(k)} | {span(f)} | {answered} of {k['devices'] + f['devices']} |")
+            answered = sum(r[key]["answered_before_load"] for key, _ in variants)
+            devices = sum(r[key]["devices"] for key, _ in variants)
+            w(f"| {label} | " + " | ".join(span(r[key]) for key, _ in variants)
+              + f" | {answered} of {devices} |")
         w("")
 
     joins = [(label, c["joins"]) for label, c in builds if c.get("joins")]

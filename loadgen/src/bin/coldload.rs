@@ -17,9 +17,9 @@
 //! And devices that hold a copy of the document, in step with it, coming back to it while it
 //! is cold (after a restart, or once it was unloaded for being idle): each through a fresh
 //! registry over the same store, the time from the device's first message to the server's
-//! answer. Two first messages: from a device that kept its sync state for the server (its last
-//! summary starts from the heads they shared), and from one that did not (its summary names
-//! every change).
+//! answer. Three first messages: from a device that kept its sync state for the server (its last
+//! summary starts from the heads they shared), from one that did not (its summary names every
+//! change), and from one that kept its state but missed the last changes (`BEHIND`).
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,9 @@ use clap::Parser;
 use rapporteur::docs::load_doc;
 use rapporteur::ids::DocId;
 use rapporteur::store::Store;
+
+/// Changes a device coming back to the document has missed.
+const BEHIND: usize = 10;
 
 /// The server's allocator: the load is timed as the server does it.
 #[global_allocator]
@@ -238,15 +241,7 @@ async fn time_joins(
             anyhow::bail!("a join is a sync message");
         };
         let link_conn = link.conn;
-        let t = Instant::now();
-        state
-            .docs
-            .send(id, cmd)
-            .await
-            .ok()
-            .context("document gone")?;
-        let frame = rx.recv().await.context("no answer")?;
-        let elapsed = t.elapsed();
+        let (frame, elapsed) = ask(&state, id, cmd, &mut rx).await?;
         anyhow::ensure!(
             frame.len() > 100_000,
             "the answer does not carry the document"
@@ -315,6 +310,25 @@ async fn registry(
     Ok(rapporteur::state::AppState::new(store, settings).await?)
 }
 
+/// Sends a peer's command to the document and waits for the first frame back: the frame, and
+/// how long it took.
+async fn ask(
+    state: &rapporteur::AppState,
+    id: &DocId,
+    cmd: rapporteur::docs::DocCommand,
+    rx: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
+) -> anyhow::Result<(Vec<u8>, Duration)> {
+    let t = Instant::now();
+    state
+        .docs
+        .send(id, cmd)
+        .await
+        .ok()
+        .context("document gone")?;
+    let frame = rx.recv().await.context("no answer")?;
+    Ok((frame, t.elapsed()))
+}
+
 /// A peer link for a read-only delegate device, and the receiver of the frames sent to it.
 fn delegate_link(
     state: &rapporteur::AppState,
@@ -346,13 +360,15 @@ fn delegate_link(
     (link, rx)
 }
 
-/// Devices holding `doc` (as stored under `id`) coming back to it while it is cold, each to a
-/// fresh registry: milliseconds from the first message to the answer, which must name the
-/// document's heads and bring no changes.
+/// Devices holding `doc` (as stored under `id`), or `behind` (its first changes, all but the
+/// last few), coming back to it while it is cold, each to a fresh registry: milliseconds from
+/// the first message to the answer, which must name the document's heads and bring the device
+/// every change it lacks.
 async fn time_returning(
     store: std::sync::Arc<dyn Store>,
     id: &DocId,
     doc: &Automerge,
+    behind: &Automerge,
     repeat: usize,
 ) -> anyhow::Result<serde_json::Value> {
     use automerge::sync::{Message, State};
@@ -361,41 +377,45 @@ async fn time_returning(
 
     let dir = tempfile::tempdir()?;
     let heads = doc.get_heads();
-    let mut kept = State::new();
-    kept.shared_heads = heads.clone();
-    let hellos = [("kept_state", kept), ("fresh_state", State::new())].map(|(name, mut s)| {
-        let msg = doc.generate_sync_message(&mut s).map(|m| m.encode());
-        (name, msg)
+    // A device's sync state as automerge-repo keeps it: the heads it last shared.
+    let kept = |device: &Automerge| {
+        let mut state = State::new();
+        state.shared_heads = device.get_heads();
+        state
+    };
+    let hellos = [
+        ("kept_state", doc, kept(doc)),
+        ("fresh_state", doc, State::new()),
+        ("behind", behind, kept(behind)),
+    ]
+    .map(|(name, device, mut s)| {
+        let msg = device.generate_sync_message(&mut s).map(|m| m.encode());
+        (name, device, msg)
     });
     let mut report = serde_json::Map::new();
-    for (name, hello) in hellos {
+    for (name, device, hello) in hellos {
         let hello = hello.context("a device says hello")?;
         let mut times = Vec::new();
         let mut early = 0;
         for _ in 0..repeat.max(1) {
             let state = registry(store.clone(), dir.path()).await?;
             let (link, mut rx) = delegate_link(&state, 1);
-            let t = Instant::now();
             let cmd = DocCommand::Sync {
                 link,
                 access: Access::Read,
                 data: hello.clone(),
             };
-            state
-                .docs
-                .send(id, cmd)
-                .await
-                .ok()
-                .context("document gone")?;
-            let frame = rx.recv().await.context("no answer")?;
-            times.push(t.elapsed());
+            let (frame, elapsed) = ask(&state, id, cmd, &mut rx).await?;
+            times.push(elapsed);
             let ClientMessage::Sync { data, .. } = ClientMessage::decode(&frame)? else {
                 anyhow::bail!("the answer is not a sync message");
             };
             let answer = Message::decode(&data)?;
+            let mut copy = device.clone();
+            copy.receive_sync_message(&mut State::new(), answer.clone())?;
             anyhow::ensure!(
-                answer.heads == heads && answer.changes.is_empty(),
-                "the answer is not that of a document in step with the device"
+                answer.heads == heads && copy.get_heads() == heads,
+                "the answer does not bring the device to the document's heads"
             );
             early += state
                 .metrics
@@ -446,7 +466,10 @@ async fn main() -> anyhow::Result<()> {
     let compacted = time_loads(store1.as_ref(), &id1, cli.repeat, expect).await?;
 
     // Before the joins, whose edits move the document on from the devices' copies.
-    let returning = time_returning(store1.clone(), &id1, &doc, cli.repeat).await?;
+    let behind = doc
+        .fork_at(&[automerge::Change::try_from(&chunks[chunks.len() - 1 - BEHIND][..])?.hash()])?;
+    let mut returning = time_returning(store1.clone(), &id1, &doc, &behind, cli.repeat).await?;
+    returning["behind"]["missed"] = BEHIND.into();
     let joins = time_joins(store1.clone(), &id1, cli.joins).await?;
 
     let (_d2, store2, id2) = store_with(&chunks, &base).await?;
