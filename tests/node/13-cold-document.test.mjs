@@ -1,7 +1,7 @@
-// A document nobody has open, with a day's worth of typing behind it (after a restart, say): a
-// device on the stock automerge-repo client that holds nothing of it, and one that kept it on disk,
-// are answered from the stored chunks while the server loads the document (docs/protocol.md), and
-// the exchange goes on from there in both directions.
+// A document nobody has open, with a day's worth of typing behind it (after a restart, say):
+// devices on the stock automerge-repo client that hold nothing of it, or kept it on disk (in step
+// with it, or behind), are answered from the stored chunks while the server loads the document
+// (docs/protocol.md), and the exchange goes on from there in both directions.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -28,7 +28,7 @@ async function counter(env, name) {
   return Number(line.split(" ")[1])
 }
 
-test("devices that hold nothing of a cold document, or hold it as stored, are answered from storage and go on syncing", async t => {
+test("devices that hold nothing of a cold document, or a copy in step or behind, are answered from storage and go on syncing", async t => {
   const env = await Env.start(t)
   const rapporteur = await env.person("rapporteur", { group: 1 })
   const urls = await env.urls(rapporteur.token)
@@ -81,8 +81,28 @@ test("devices that hold nothing of a cold document, or hold it as stored, are an
   await waitFor(() => findBullet(hb.doc(), first) && sameDoc(hb.doc(), hr1.doc()), {
     what: "the laptop to see the rapporteur's edit",
   })
-  const expectedNow = plain(hr1.doc())
-  const headsNow = [...A.getHeads(hr1.doc())].sort().join()
+
+  // The laptop closes; the rapporteur goes on. After a restart the laptop comes back behind, and
+  // is sent what it missed before the load.
+  await env.disconnect(back)
+  const away = addBullet(hr1, rapporteur.id, "Agreed while the laptop was away")
+  const headsAway = [...A.getHeads(hr1.doc())].sort().join()
+  const observer = await env.connect(await env.person("observer"))
+  const ho = await observer.find(urls.group[1])
+  await waitFor(() => [...A.getHeads(ho.doc())].sort().join() === headsAway, {
+    what: "the server to hold the rapporteur's edit",
+  })
+  await env.restart()
+  const again = await env.connect(laptop, { storage: new NodeFSStorageAdapter(disk) })
+  const ha = await again.find(urls.group[1])
+  assert.equal(findBullet(ha.doc(), away), undefined, "the laptop's copy is behind")
+  await waitFor(() => [...A.getHeads(ha.doc())].sort().join() === headsAway, {
+    what: "the laptop to get what it missed",
+  })
+  assert.ok(findBullet(ha.doc(), away))
+  assert.equal(await counter(env, "rapporteur_answered_before_load_total"), 1, "answered from storage")
+  const expectedNow = plain(ha.doc())
+  const headsNow = headsAway
 
   await env.restart()
   assert.equal(await counter(env, "rapporteur_answered_before_load_total"), 0)
