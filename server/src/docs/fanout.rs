@@ -872,6 +872,11 @@ fn behind(
             .then_some(held)
     };
     let theirs = held_by(&msg.heads)?;
+    // Automerge checks their summary's heads before anything else, whatever it sends.
+    let since = match msg.have.first() {
+        Some(have) if !have.last_sync.is_empty() => held_by(&have.last_sync)?,
+        _ => vec![false; changes.len()],
+    };
     let to_send: Vec<usize> = match msg.have.first() {
         _ if msg
             .flags
@@ -881,11 +886,6 @@ fn behind(
         }
         None => Vec::new(),
         Some(have) => {
-            let since = if have.last_sync.is_empty() {
-                vec![false; changes.len()]
-            } else {
-                held_by(&have.last_sync)?
-            };
             // Those missing from their summary, and everything depending on one of those.
             let mut dependents: HashMap<ChangeHash, Vec<usize>> = HashMap::new();
             let mut send = vec![false; changes.len()];

@@ -952,6 +952,8 @@ fn the_behind_answer_is_automerges_but_for_its_order() {
     inside_heads.heads = vec![inside];
     let mut inside_summary = at_snapshot.clone();
     inside_summary.have[0].last_sync = vec![inside];
+    let mut inside_summary_read_only = inside_summary.clone();
+    inside_summary_read_only.flags = Some(flag_byte(0x80 | MessageFlags::READ_ONLY));
     let mut sending = at_snapshot.clone();
     sending.changes = sync::ChunkList::from(vec![ahead_doc.save_after(&heads)]);
     let mut asking = at_snapshot.clone();
@@ -961,6 +963,7 @@ fn the_behind_answer_is_automerges_but_for_its_order() {
         &ahead,
         &inside_heads,
         &inside_summary,
+        &inside_summary_read_only,
         &sending,
         &asking,
     ] {
