@@ -357,8 +357,8 @@ impl Actor {
     /// Waits for automerge to load the document. Meanwhile a peer's first message is answered
     /// from the stored chunks at once if the peer holds nothing of it (a new device:
     /// `fanout::first_contact`), holds it as stored, or is behind it by changes stored since
-    /// its snapshot (a device coming back to it: `fanout::in_step`, `fanout::behind`); every
-    /// other command waits in order for the loaded document.
+    /// its snapshot (a device coming back to it: `fanout::returning`); every other command
+    /// waits in order for the loaded document.
     /// Returns whether it loaded; if not, everyone waiting is told so.
     async fn warm_up(&mut self, mut warming: Warming) -> bool {
         let cancel = self.shared.cancel.clone();
@@ -392,7 +392,9 @@ impl Actor {
             }
         };
         let answered_heads = warming.stored.as_ref().and_then(Stored::heads);
-        if !early.is_empty() && answered_heads != Some(&doc.get_heads()[..]) {
+        let mismatched = answered_heads != Some(&doc.get_heads()[..]);
+        self.doc = doc;
+        if !early.is_empty() && mismatched {
             // The stored chunks hold changes automerge keeps back (their dependencies are
             // missing): those peers were sent heads the document does not have. Start their
             // exchange afresh, with a message naming the loaded heads (a peer that was sent no
@@ -404,10 +406,7 @@ impl Actor {
                     *peer = Peer::new(peer.link.clone(), access);
                 }
             }
-            self.doc = doc;
             self.fan_out(early.clone(), Hold::None);
-        } else {
-            self.doc = doc;
         }
         tracing::debug!(doc = %self.id, early = early.len(), "document loaded");
         if let Some(publisher) = &self.summary_state {

@@ -20,9 +20,9 @@
 //!   was the largest single cost of a fan-out.
 //!   Messages that carry the whole document (to a peer that holds nothing of it, or lacks more
 //!   than a third) take it from one save per heads instead of a save per message.
-//! - `first_contact`, `in_step` and `behind`: the answer to a peer that holds nothing of the
-//!   document, holds it as stored, or as stored up to some of the changes after its snapshot,
-//!   built from the stored chunks, so that it goes out while the document is still loading.
+//! - `first_contact` and `returning`: the answer to a peer that holds nothing of the document,
+//!   or holds it as stored up to some (or none) of the changes after its snapshot, built from
+//!   the stored chunks, so that it goes out while the document is still loading.
 //!
 //! Peers hold their state behind an `Arc`, and peers given the same resulting state share one:
 //! two peers holding the same `Arc` are in equal states without comparing them, so the work per
@@ -625,9 +625,9 @@ fn whole(
 }
 
 /// A document as the store holds it (its chunks back to back), for answering peers before it
-/// is loaded: one that holds nothing of it (`first_contact`), one in step with it (`in_step`),
-/// or one behind it (`behind`). What the chunks say of its history is read the first time a
-/// peer needs it.
+/// is loaded: one that holds nothing of it (`first_contact`), or a copy the stored changes can
+/// place (`returning`). What the chunks say of its history is read the first time a peer needs
+/// it.
 pub(super) struct Stored {
     bytes: Vec<u8>,
     read: std::cell::OnceCell<Option<Read>>,
@@ -670,12 +670,11 @@ impl Stored {
     }
 
     /// The answer to a peer's first message from the stored chunks, if it can be given
-    /// without the loaded document: `first_contact`, `in_step` or `behind`.
+    /// without the loaded document: `first_contact` or `returning`.
     pub fn answer(&self, msg: &sync::Message, state: &mut sync::State) -> Option<sync::Message> {
         let Read { history, heads } = self.read()?;
         first_contact(msg, heads, &self.bytes, state)
-            .or_else(|| in_step(msg, heads, state))
-            .or_else(|| behind(msg, history, heads, &self.bytes, state))
+            .or_else(|| returning(msg, history, heads, &self.bytes, state))
     }
 }
 
@@ -740,45 +739,6 @@ fn is_new(state: &sync::State) -> bool {
     state.their_heads.is_none() && !state.have_responded && !state.needs_reset
 }
 
-/// The answer to a peer's first message when the peer already holds the document as stored
-/// (`heads`), the common return to a cold document: a device that followed it before it was
-/// unloaded, or before the server restarted.
-///
-/// Message and state are exactly those of automerge 0.12's `receive_sync_message` of `msg` in
-/// the fresh `state`, then `generate_sync_message`: with the peer's heads ours, every change
-/// the peer's summary leaves out is one it holds, so there is nothing to send (to a read-only
-/// peer there never is); we name our heads, ask for nothing, and summarise what we hold since
-/// the heads we now share, which is nothing. None of it needs the changes themselves.
-///
-/// Automerge first checks that the heads the peer's summary starts from are ours, and asks a
-/// peer whose are not to start again. Without the loaded document only the stored heads can be
-/// checked, so the summary must start from them (a device that kept its sync state with the
-/// server) or from nothing (one that did not); for anything else this returns `None` and
-/// leaves `state` untouched.
-fn in_step(
-    msg: &sync::Message,
-    heads: &[ChangeHash],
-    state: &mut sync::State,
-) -> Option<sync::Message> {
-    if !is_new(state)
-        || heads.is_empty()
-        || msg.heads != heads
-        || !msg.need.is_empty()
-        || !msg.changes.is_empty()
-        || msg
-            .have
-            .iter()
-            .any(|h| h.last_sync.iter().any(|s| !heads.contains(s)))
-    {
-        return None;
-    }
-    receive_first(msg, state);
-    let none: [ChangeHash; 0] = [];
-    let bloom = BloomFilter::from_hashes(none.iter());
-    let version = version_for(state);
-    Some(sent(state, heads.to_vec(), bloom, Vec::new(), version))
-}
-
 /// What automerge 0.12's receive leaves in a new state from a peer's first message, when the
 /// message carries no changes and we hold every head it names.
 fn receive_first(msg: &sync::Message, state: &mut sync::State) {
@@ -801,9 +761,10 @@ fn version_for(state: &sync::State) -> MessageVersion {
     }
 }
 
-/// The answer to a peer's first message when the peer holds the document as stored up to some
-/// of the changes stored after its snapshot: a device coming back to a document that moved on
-/// while it was away (and was since unloaded, or the server restarted).
+/// The answer to a peer's first message when the peer holds the document as stored, or as
+/// stored up to some of the changes stored after its snapshot: a device coming back to a
+/// document after a restart, or after it was unloaded for being idle, in step with it or
+/// behind by what others wrote while it was away.
 ///
 /// Message and state are those of automerge 0.12's `receive_sync_message` of `msg` in the
 /// fresh `state`, then `generate_sync_message`, but for the order of the changes sent (the
@@ -812,14 +773,16 @@ fn version_for(state: &sync::State) -> MessageVersion {
 /// `history` lists with their hashes and dependencies:
 /// - the peer's heads must be stored changes or snapshot heads, and reach every snapshot head
 ///   through the stored changes' dependencies: then it holds the snapshot, and it lacks
-///   exactly the stored changes its heads do not reach;
+///   exactly the stored changes its heads do not reach (none, for a peer in step: its heads
+///   are ours, and it is sent nothing);
 /// - its summary (`have`, one at most) must start from nothing or from heads that pass the
-///   same test; what automerge sends is then the changes since those heads that its Bloom
+///   same test (automerge checks them first, and asks a peer whose heads it does not know to
+///   start again); what automerge sends is then the changes since those heads that its Bloom
 ///   filter does not name (a change of the snapshot it always names, as the peer holds it),
 ///   and everything depending on one of those;
 /// - automerge sends the whole document instead when that is more than a third of the
 ///   changes: those peers wait for the load, as does anything else.
-fn behind(
+fn returning(
     msg: &sync::Message,
     history: &History,
     heads: &[ChangeHash],
@@ -829,7 +792,6 @@ fn behind(
     if !is_new(state)
         || heads.is_empty()
         || msg.heads.is_empty()
-        || msg.heads == heads
         || !msg.need.is_empty()
         || !msg.changes.is_empty()
         || msg.have.len() > 1

@@ -680,15 +680,49 @@ fn returning_client(server: &Automerge) -> Client {
     client
 }
 
-/// `in_step` against automerge's receive and generate: for viewers and writers, a device
-/// that kept its sync state and one that did not, an old client and one that declares itself
-/// read-only, the same message and state; the exchange goes on from there as it would have,
-/// and the next change reaches the device.
-/// Anything else is left to the loaded document, the state untouched.
+/// `returning`'s answer to `msg` (from the document `server`, stored as `stored`) in a new
+/// state for a peer that may only read, or may write, checked against automerge's receive and
+/// generate of it: the same message but for the order of its changes, and the same state.
+/// Returns our answer and state, then automerge's.
+fn returning_as_automerge(
+    server: &Automerge,
+    stored: &[u8],
+    msg: &sync::Message,
+    read_only: bool,
+) -> (sync::Message, sync::State, sync::Message, sync::State) {
+    let history = crate::sync::chunks::history(stored).unwrap();
+    let heads = history.heads();
+    let mut theirs = server_state(read_only);
+    let mut automerges = server.clone();
+    automerges
+        .receive_sync_message(&mut theirs, msg.clone())
+        .unwrap();
+    let expected = automerges.generate_sync_message(&mut theirs).unwrap();
+
+    let mut ours = server_state(read_only);
+    let answer =
+        returning(msg, &history, &heads, stored, &mut ours).expect("answered before the load");
+    assert_eq!(answer.heads, expected.heads);
+    assert_eq!(answer.need, expected.need);
+    assert_eq!(answer.have, expected.have);
+    assert_eq!(answer.flags, expected.flags);
+    assert_eq!(answer.version, expected.version);
+    assert_eq!(carried(&answer), carried(&expected));
+    assert_eq!(ours, theirs, "the state automerge leaves");
+    (answer, ours, expected, theirs)
+}
+
+/// `returning` to a device in step, against automerge's receive and generate: for viewers and
+/// writers, a device that kept its sync state and one that did not, an old client and one
+/// that declares itself read-only, the same message and state; the exchange goes on from there
+/// as it would have, and the next change reaches the device. A device whose heads or summary
+/// are the snapshot's is answered as automerge answers it too; anything else is left to the
+/// loaded document, the state untouched.
 #[test]
-fn the_in_step_answer_is_automerges() {
-    let (mut server, stored, before) = stored_document();
-    let heads = crate::sync::chunks::heads(&stored).unwrap();
+fn the_answer_to_a_device_in_step_is_automerges() {
+    let (server, stored, before) = stored_document();
+    let history = crate::sync::chunks::history(&stored).unwrap();
+    let heads = history.heads();
     assert_eq!(heads, server.get_heads());
 
     let hello = |client: &mut Client, flags: Option<Option<MessageFlags>>| {
@@ -713,16 +747,9 @@ fn the_in_step_answer_is_automerges() {
 
     for read_only in [true, false] {
         for msg in [&kept, &fresh, &old, &declared_read_only] {
-            let mut theirs = server_state(read_only);
-            server
-                .receive_sync_message(&mut theirs, msg.clone())
-                .unwrap();
-            let expected = server.generate_sync_message(&mut theirs).unwrap();
-
-            let mut ours = server_state(read_only);
-            let answer = in_step(msg, &heads, &mut ours).expect("answered");
+            let (answer, mut ours, expected, mut theirs) =
+                returning_as_automerge(&server, &stored, msg, read_only);
             assert_eq!(answer, expected, "the message automerge generates");
-            assert_eq!(ours, theirs, "the state automerge leaves");
 
             // The client has nothing to say to it, as to automerge's.
             let mut client = returning_client(&server);
@@ -757,9 +784,11 @@ fn the_in_step_answer_is_automerges() {
         }
     }
 
-    // Not in step: a device behind, one ahead, one asking for a change, one sending changes,
-    // one whose summary starts from heads other than ours (it kept its state from before
-    // the last changes, and had them from elsewhere); nor a document with nothing stored.
+    // A device at the snapshot's heads: answered as automerge answers it. Not a device whose
+    // summary starts from the snapshot's heads (it kept its state from before the last
+    // changes, and had them from elsewhere): its summary leaves out more than a third of this
+    // short document, and automerge sends it all. Nor a device ahead, one asking for a change,
+    // one sending changes; nor a document with nothing stored.
     let mut behind = kept.clone();
     behind.heads.clone_from(&before);
     let mut ahead_doc = server.clone();
@@ -772,23 +801,35 @@ fn the_in_step_answer_is_automerges() {
     sending.changes = sync::ChunkList::from(vec![ahead_doc.save_after(&heads)]);
     let mut older_summary = kept.clone();
     older_summary.have[0].last_sync.clone_from(&before);
-    for (msg, heads) in [
-        (&behind, &heads[..]),
-        (&ahead, &heads[..]),
-        (&asking, &heads[..]),
-        (&sending, &heads[..]),
-        (&older_summary, &heads[..]),
-        (&kept, &[][..]),
+    returning_as_automerge(&server, &stored, &behind, true);
+    let mut theirs = server_state(true);
+    let mut automerges = server.clone();
+    automerges
+        .receive_sync_message(&mut theirs, older_summary.clone())
+        .unwrap();
+    let whole = automerges.generate_sync_message(&mut theirs).unwrap();
+    assert!(whole
+        .changes
+        .iter()
+        .next()
+        .is_some_and(|chunk| chunk[8] == crate::sync::chunks::DOCUMENT));
+    let nothing = crate::sync::chunks::History::default();
+    for (msg, history, heads) in [
+        (&older_summary, &history, &heads[..]),
+        (&ahead, &history, &heads[..]),
+        (&asking, &history, &heads[..]),
+        (&sending, &history, &heads[..]),
+        (&kept, &nothing, &[][..]),
     ] {
         let mut state = server_state(true);
-        assert!(in_step(msg, heads, &mut state).is_none());
+        assert!(returning(msg, history, heads, &stored, &mut state).is_none());
         assert_eq!(state, server_state(true));
     }
     // Nor a peer already answered; and a device in step is not taken for one that holds
     // nothing.
     let mut state = server_state(true);
-    in_step(&kept, &heads, &mut state).unwrap();
-    assert!(in_step(&kept, &heads, &mut state).is_none());
+    returning(&kept, &history, &heads, &stored, &mut state).unwrap();
+    assert!(returning(&kept, &history, &heads, &stored, &mut state).is_none());
     let mut state = server_state(true);
     assert!(first_contact(&kept, &heads, &stored, &mut state).is_none());
 }
@@ -830,14 +871,15 @@ fn stored_with_increments(before_snapshot: usize) -> (Automerge, Vec<u8>, Vec<Ve
     (server, stored, steps)
 }
 
-/// `behind` against automerge's receive and generate: for viewers and writers, devices that
+/// `returning` to devices behind, against automerge's receive and generate: for viewers and
+/// writers, devices that
 /// stopped at the snapshot, at a stored step, or on one side of two writers' concurrent
 /// changes; with their sync state kept and without; an old client and one that declares itself
 /// read-only. The same message but for the order of its changes, and the same state; the
 /// device then holds the document, and the exchange goes on as it would have. Anything else is
 /// left to the loaded document, the state untouched.
 #[test]
-fn the_behind_answer_is_automerges_but_for_its_order() {
+fn the_answer_to_a_device_behind_is_automerges_but_for_its_order() {
     let (server, stored, steps) = stored_with_increments(30);
     let history = crate::sync::chunks::history(&stored).unwrap();
     let heads = history.heads();
@@ -885,24 +927,9 @@ fn the_behind_answer_is_automerges_but_for_its_order() {
         ] {
             for read_only in [true, false] {
                 let (mut client, msg) = hello(at, kept, flags);
-                let mut theirs = server_state(read_only);
-                let mut automerges = server.clone();
-                automerges
-                    .receive_sync_message(&mut theirs, msg.clone())
-                    .unwrap();
-                let expected = automerges.generate_sync_message(&mut theirs).unwrap();
-
-                let mut ours = server_state(read_only);
-                let answer = behind(&msg, &history, &heads, &stored, &mut ours)
-                    .expect("answered before the load");
+                let (answer, mut ours, expected, _) =
+                    returning_as_automerge(&server, &stored, &msg, read_only);
                 answered += 1;
-                assert_eq!(answer.heads, expected.heads);
-                assert_eq!(answer.need, expected.need);
-                assert_eq!(answer.have, expected.have);
-                assert_eq!(answer.flags, expected.flags);
-                assert_eq!(answer.version, expected.version);
-                assert_eq!(carried(&answer), carried(&expected));
-                assert_eq!(ours, theirs, "the state automerge leaves");
 
                 // The device takes it as automerge's answer, and the exchange goes on.
                 let mut other = client.doc.fork();
@@ -936,13 +963,14 @@ fn the_behind_answer_is_automerges_but_for_its_order() {
     }
     assert_eq!(answered, steps.len() * 10);
 
-    // Not behind as this can tell: a device in step, one ahead, one naming a change inside the
-    // snapshot, one whose summary starts from such a change, one sending changes, one asking;
-    // a device that lacks more than a third of the changes (automerge sends it the whole
-    // document); nor a peer already answered.
+    // A device whose heads are ours but whose summary says it has nothing since the snapshot
+    // is sent what the summary lacks, as automerge sends it. Not one ahead, one naming a
+    // change inside the snapshot, one whose summary starts from such a change, one sending
+    // changes, one asking; a device that lacks more than a third of the changes (automerge
+    // sends it the whole document); nor a peer already answered.
     let (_, at_snapshot) = hello(&steps[0], Kept::Here, None);
-    let mut in_step = at_snapshot.clone();
-    in_step.heads.clone_from(&heads);
+    let mut our_heads_old_summary = at_snapshot.clone();
+    our_heads_old_summary.heads.clone_from(&heads);
     let mut ahead = at_snapshot.clone();
     let mut ahead_doc = server.clone();
     type_into(&mut ahead_doc, "?");
@@ -958,8 +986,8 @@ fn the_behind_answer_is_automerges_but_for_its_order() {
     sending.changes = sync::ChunkList::from(vec![ahead_doc.save_after(&heads)]);
     let mut asking = at_snapshot.clone();
     asking.need.clone_from(&heads);
+    returning_as_automerge(&server, &stored, &our_heads_old_summary, false);
     for msg in [
-        &in_step,
         &ahead,
         &inside_heads,
         &inside_summary,
@@ -968,7 +996,7 @@ fn the_behind_answer_is_automerges_but_for_its_order() {
         &asking,
     ] {
         let mut state = server_state(true);
-        assert!(behind(msg, &history, &heads, &stored, &mut state).is_none());
+        assert!(returning(msg, &history, &heads, &stored, &mut state).is_none());
         assert_eq!(state, server_state(true));
     }
     let (small, small_stored, small_steps) = stored_with_increments(3);
@@ -982,7 +1010,7 @@ fn the_behind_answer_is_automerges_but_for_its_order() {
         .unwrap();
     let mut state = server_state(true);
     let small_heads = small_history.heads();
-    assert!(behind(
+    assert!(returning(
         &far_behind,
         &small_history,
         &small_heads,
@@ -992,8 +1020,8 @@ fn the_behind_answer_is_automerges_but_for_its_order() {
     .is_none());
     assert_eq!(state, server_state(true));
     let mut state = server_state(true);
-    behind(&at_snapshot, &history, &heads, &stored, &mut state).unwrap();
-    assert!(behind(&at_snapshot, &history, &heads, &stored, &mut state).is_none());
+    returning(&at_snapshot, &history, &heads, &stored, &mut state).unwrap();
+    assert!(returning(&at_snapshot, &history, &heads, &stored, &mut state).is_none());
 
     // Nor a device that holds only one side of the snapshot's two heads: a writer who typed on
     // one side, offline, and whose change was stored after the snapshot.
@@ -1019,6 +1047,6 @@ fn the_behind_answer_is_automerges_but_for_its_order() {
     let mut client = returning_client(&one);
     let one_side = client.doc.generate_sync_message(&mut client.state).unwrap();
     let mut state = server_state(true);
-    assert!(behind(&one_side, &history, &heads, &stored, &mut state).is_none());
+    assert!(returning(&one_side, &history, &heads, &stored, &mut state).is_none());
     assert_eq!(state, server_state(true));
 }
