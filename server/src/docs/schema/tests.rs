@@ -549,3 +549,257 @@ fn an_item_moved_into_a_section_removed_meanwhile_is_refused_in_either_order() {
     .unwrap_err();
     assert!(err.0.contains("holds items"), "{err}");
 }
+
+/// The text of bullet `i` of the first section.
+fn bullet_text(doc: &impl ReadDoc, i: usize) -> automerge::ObjId {
+    let list = bullets(doc, 0);
+    let b = doc.get(&list, i).unwrap().unwrap().1;
+    doc.get(&b, "text").unwrap().unwrap().1
+}
+
+/// The demo outcome with three of Alice's bullets, the last `len` characters long, accepted.
+fn with_bullets(len: usize) -> (Automerge, ActorOwners) {
+    let doc = outcome();
+    let mut alice = doc.fork();
+    alice
+        .transact(|tx| {
+            for id in ["b1", "b2", "b3"] {
+                add_bullet(tx, id, "alice", "proposed")?;
+            }
+            let t = bullet_text(tx, 2);
+            let have = tx.text(&t)?.chars().count();
+            tx.splice_text(&t, 0, 0, &"x".repeat(len - have))
+        })
+        .map_err(|f| f.error)
+        .unwrap();
+    let mut owners = ActorOwners::new();
+    let accepted = accept(
+        GROUP,
+        &doc,
+        &chunks_since(&alice, &doc),
+        &Writer {
+            person: "alice",
+            owners: &owners,
+        },
+        &mut None,
+        &mut HashSet::new(),
+    )
+    .unwrap()
+    .unwrap();
+    owners.insert(alice.get_actor().clone(), "alice".into());
+    (accepted.doc, owners)
+}
+
+#[test]
+fn typing_into_a_bullet_is_checked_on_that_text_alone() {
+    let (doc, owners) = with_bullets(MAX_BULLET_CHARS - 2);
+    let alice =
+        |f: &dyn Fn(&mut automerge::transaction::Transaction<'_>) -> Result<(), AutomergeError>| {
+            let mut client = doc.fork();
+            client.transact(|tx| f(tx)).map_err(|f| f.error).unwrap();
+            client
+        };
+    let check = |client: &Automerge| {
+        accept(
+            GROUP,
+            &doc,
+            &chunks_since(client, &doc),
+            &Writer {
+                person: "alice",
+                owners: &owners,
+            },
+            &mut None,
+            &mut HashSet::new(),
+        )
+    };
+
+    // Typing and deleting in two bullets: only those two texts are touched.
+    let typed = alice(&|tx| {
+        let t = bullet_text(tx, 0);
+        tx.splice_text(&t, 3, 2, "ensure")?;
+        let t = bullet_text(tx, 2);
+        tx.splice_text(&t, 0, 0, "ab")
+    });
+    let (after, changes) = (
+        check(&typed).unwrap().unwrap().doc,
+        typed.get_changes(&doc.get_heads()),
+    );
+    let touched = check_operations(GROUP, &after, &changes).unwrap();
+    assert!(!touched.beyond_texts);
+    assert_eq!(touched.texts.len(), 2);
+    assert_eq!(
+        after.text(bullet_text(&after, 2)).unwrap().chars().count(),
+        MAX_BULLET_CHARS
+    );
+
+    // One character too many is refused, as the whole document's check refuses it.
+    let over = alice(&|tx| {
+        let t = bullet_text(tx, 2);
+        tx.splice_text(&t, 0, 0, "abc")
+    });
+    let err = check(&over).unwrap_err();
+    let mut whole = doc.clone();
+    whole
+        .apply_changes(over.get_changes(&doc.get_heads()))
+        .unwrap();
+    let expected = validate_outcome(&whole, &bullet_identities(&doc), "alice").unwrap_err();
+    assert_eq!(err, expected);
+
+    // Anything else goes through the whole check: a status, a new text object, a number typed
+    // into the text.
+    let ids = bullet_identities(&doc);
+    for client in [
+        alice(&|tx| {
+            let b = tx.get(&bullets(tx, 0), 0)?.unwrap().1;
+            tx.put(&b, "status", "maybe")
+        }),
+        alice(&|tx| {
+            let b = tx.get(&bullets(tx, 0), 1)?.unwrap().1;
+            tx.put_object(&b, "text", ObjType::Text).map(|_| ())
+        }),
+        alice(&|tx| {
+            let t = bullet_text(tx, 1);
+            tx.insert(&t, 0, 42)
+        }),
+    ] {
+        let mut after = doc.clone();
+        let changes = client.get_changes(&doc.get_heads());
+        after.apply_changes(changes.clone()).unwrap();
+        assert!(
+            check_operations(GROUP, &after, &changes)
+                .unwrap()
+                .beyond_texts
+        );
+        assert_eq!(
+            check(&client).err(),
+            validate_outcome(&after, &ids, "alice").err()
+        );
+    }
+}
+
+/// One editor's step in [`typing_is_judged_as_the_whole_document_check_judges_it`].
+#[derive(Clone, Debug)]
+enum Step {
+    Type {
+        bullet: usize,
+        at: usize,
+        text: String,
+    },
+    Delete {
+        bullet: usize,
+        at: usize,
+        len: usize,
+    },
+    Status {
+        bullet: usize,
+        status: &'static str,
+    },
+    NewText {
+        bullet: usize,
+    },
+    RemoveBullet {
+        bullet: usize,
+    },
+}
+
+fn step_strategy() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let bullet = 0..3usize;
+    prop_oneof![
+        6 => (bullet.clone(), any::<usize>(), "[a-zé ]{1,8}")
+            .prop_map(|(bullet, at, text)| Step::Type { bullet, at, text }),
+        3 => (bullet.clone(), any::<usize>(), 1..6usize)
+            .prop_map(|(bullet, at, len)| Step::Delete { bullet, at, len }),
+        1 => (bullet.clone(), prop::sample::select(vec!["agreed", "maybe"]))
+            .prop_map(|(bullet, status)| Step::Status { bullet, status }),
+        1 => bullet.clone().prop_map(|bullet| Step::NewText { bullet }),
+        1 => bullet.prop_map(|bullet| Step::RemoveBullet { bullet }),
+    ]
+}
+
+fn take_step(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    step: &Step,
+) -> Result<(), AutomergeError> {
+    let list = bullets(tx, 0);
+    let n = tx.length(&list);
+    if n == 0 {
+        return Ok(());
+    }
+    let bullet = |i: usize| tx.get(&list, i % n).map(|b| b.unwrap().1);
+    match step {
+        Step::Type {
+            bullet: i,
+            at,
+            text,
+        } => {
+            let t = tx.get(&bullet(*i)?, "text")?.unwrap().1;
+            let at = at % (tx.length(&t) + 1);
+            tx.splice_text(&t, at, 0, text)
+        }
+        Step::Delete { bullet: i, at, len } => {
+            let t = tx.get(&bullet(*i)?, "text")?.unwrap().1;
+            let have = tx.length(&t);
+            let at = at % (have + 1);
+            tx.splice_text(&t, at, (*len).min(have - at) as isize, "")
+        }
+        Step::Status { bullet: i, status } => tx.put(&bullet(*i)?, "status", *status),
+        Step::NewText { bullet: i } => {
+            let t = tx.put_object(&bullet(*i)?, "text", ObjType::Text)?;
+            tx.splice_text(&t, 0, 0, "Restated")
+        }
+        Step::RemoveBullet { bullet: i } => tx.delete(&list, i % n),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: std::env::var("RAPPORTEUR_PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(96),
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Alice's batch, made on her copy while Bob's (accepted) changes reached the server first,
+    /// is accepted or refused exactly as checking her operations and validating the whole
+    /// resulting document would; batches that only type go the short way. Her bullets start a
+    /// few characters short of the limit, so that both of them typing can cross it.
+    #[test]
+    fn typing_is_judged_as_the_whole_document_check_judges_it(
+        theirs in proptest::collection::vec(step_strategy(), 0..4),
+        ours in proptest::collection::vec(step_strategy(), 1..5),
+    ) {
+        static NEAR_LIMIT: std::sync::OnceLock<(Automerge, ActorOwners)> = std::sync::OnceLock::new();
+        let (doc, owners) = NEAR_LIMIT.get_or_init(|| with_bullets(MAX_BULLET_CHARS - 12));
+        let (doc, mut owners) = (doc.clone(), owners.clone());
+        let mut alice = doc.fork();
+        let mut bob = doc.fork();
+        bob.transact(|tx| theirs.iter().try_for_each(|s| take_step(tx, s)))
+            .map_err(|f| f.error)
+            .unwrap();
+        let base = match accept(GROUP, &doc, &chunks_since(&bob, &doc), &Writer { person: "bob", owners: &owners }, &mut None, &mut HashSet::new()) {
+            Ok(Some(accepted)) => accepted.doc,
+            _ => doc.clone(),
+        };
+        owners.insert(bob.get_actor().clone(), "bob".into());
+        alice.transact(|tx| ours.iter().try_for_each(|s| take_step(tx, s)))
+            .map_err(|f| f.error)
+            .unwrap();
+        let changes = alice.get_changes(&doc.get_heads());
+        let mut whole = base.clone();
+        whole.apply_changes(changes.clone()).unwrap();
+        let expected = check_operations(GROUP, &whole, &changes)
+            .and_then(|_| validate_outcome(&whole, &bullet_identities(&base), "alice"));
+        let got = accept(GROUP, &base, &chunks_since(&alice, &doc), &Writer { person: "alice", owners: &owners }, &mut None, &mut HashSet::new());
+        proptest::prop_assert_eq!(got.as_ref().err(), expected.as_ref().err());
+        if let Ok(Some(accepted)) = got {
+            proptest::prop_assert_eq!(accepted.doc.get_heads(), whole.get_heads());
+        }
+        let typing_only = ours.iter().all(|s| matches!(s, Step::Type { .. } | Step::Delete { .. }));
+        if typing_only {
+            proptest::prop_assert!(!check_operations(GROUP, &whole, &changes).unwrap().beyond_texts);
+        }
+    }
+}
