@@ -188,6 +188,24 @@ w("")
 w("![p99 latency against viewers](latency-vs-viewers.svg)")
 w("")
 
+# Growth with the document's size: the check of one keystroke, from the cold-load tool's document.
+strokes = [(label, c["keystrokes"]) for label, c in
+           ((machine.get("baseline_coldload_label", "before"), cold_before), ("this build", cold))
+           if c and c.get("keystrokes")]
+if strokes:
+    sizes = [k["changes"] for k in strokes[-1][1]]
+    w("With the document's size: the server's check of a message carrying one keystroke (a "
+      "rapporteur typing a character at the end of a bullet), `schema::accept`, on the group outcome "
+      "document of section 3 a tenth of the way through its typing and whole, with the bullet "
+      "identities cached as the document's actor caches them. Every edit a writer sends goes "
+      "through it, in the document's actor, before it is stored.")
+    w("")
+    w("| server | " + " | ".join(f"{n:,} changes (median / slowest)" for n in sizes) + " |")
+    w("| --- |" + " --- |" * len(sizes))
+    for label, ks in strokes:
+        w(f"| {label} | " + " | ".join(f"{k['median_ms']:.1f} / {k['max_ms']:.1f} ms" for k in ks) + " |")
+    w("")
+
 w("## 3. Cold load of a 50,000-change document")
 w("")
 if cold:

@@ -20,6 +20,9 @@
 //! answer. Three first messages: from a device that kept its sync state for the server (its last
 //! summary starts from the heads they shared), from one that did not (its summary names every
 //! change), and from one that kept its state but missed the last changes (`BEHIND`).
+//!
+//! And, with the document's size, the server's check of a rapporteur's keystroke
+//! (`schema::accept`) on the document a tenth of the way through and whole.
 
 use std::time::{Duration, Instant};
 
@@ -56,6 +59,9 @@ struct Cli {
     /// New peers joining the loaded document, one after another, per variant.
     #[arg(long, default_value_t = 50)]
     joins: usize,
+    /// Keystrokes checked per document size.
+    #[arg(long, default_value_t = 51)]
+    keystrokes: usize,
     #[arg(long)]
     out: Option<std::path::PathBuf>,
 }
@@ -434,6 +440,57 @@ async fn time_returning(
     Ok(report.into())
 }
 
+/// A rapporteur's keystroke into the document `doc` (one character at the end of a bullet, in a
+/// change of its own): the server's check of the message that carries it, `schema::accept`,
+/// with the bullet identities cached as the document's actor caches them.
+fn time_keystrokes(doc: &Automerge, repeat: usize) -> anyhow::Result<serde_json::Value> {
+    let (_, sections) = doc.get(ROOT, "sections")?.context("no sections")?;
+    let (_, first) = doc.get(&sections, 0)?.context("no section")?;
+    let (_, bullets) = doc.get(&first, "bullets")?.context("no bullets")?;
+    let owners = rapporteur::docs::schema::ActorOwners::new();
+    let writer = rapporteur::docs::schema::Writer {
+        person: "coldload",
+        owners: &owners,
+    };
+    let mut identities = None;
+    let mut refused = std::collections::HashSet::new();
+    let mut times = Vec::with_capacity(repeat);
+    // The first keystroke also works out the bullet identities, which the actor keeps.
+    for i in 0..=repeat {
+        let mut client = doc.fork();
+        let (_, bullet) = client
+            .get(&bullets, i % client.length(&bullets))?
+            .context("no bullet")?;
+        let (_, text) = client.get(&bullet, "text")?.context("no text")?;
+        let mut tx = client.transaction();
+        let at = tx.length(&text);
+        tx.splice_text(&text, at, 0, "n")?;
+        tx.commit();
+        let chunks = automerge::sync::ChunkList::from(vec![client.save_after(&doc.get_heads())]);
+        let started = Instant::now();
+        let accepted = rapporteur::docs::schema::accept(
+            rapporteur::store::DocKind::Group(1),
+            doc,
+            &chunks,
+            &writer,
+            &mut identities,
+            &mut refused,
+        )
+        .map_err(|refusal| anyhow::anyhow!("keystroke refused: {refusal}"))?
+        .context("keystroke not applied")?;
+        if i > 0 {
+            times.push(started.elapsed());
+        }
+        anyhow::ensure!(
+            accepted.doc.get_heads() == client.get_heads(),
+            "the keystroke did not reach the checked document"
+        );
+    }
+    let mut timed = ms(&mut times);
+    timed["changes"] = doc.get_changes(&[]).len().into();
+    Ok(timed)
+}
+
 /// The median and the slowest of some timings, in milliseconds.
 fn ms(v: &mut [Duration]) -> serde_json::Value {
     v.sort();
@@ -471,6 +528,15 @@ async fn main() -> anyhow::Result<()> {
     let mut returning = time_returning(store1.clone(), &id1, &doc, &behind, cli.repeat).await?;
     returning["behind"]["missed"] = BEHIND.into();
     let joins = time_joins(store1.clone(), &id1, cli.joins).await?;
+    // The same document a tenth of the way through, and whole.
+    let mut tenth = Automerge::load(&base[0])?;
+    for c in &chunks[..chunks.len() / 10] {
+        tenth.load_incremental(c)?;
+    }
+    let keystrokes = serde_json::json!([
+        time_keystrokes(&tenth, cli.keystrokes)?,
+        time_keystrokes(&doc, cli.keystrokes)?,
+    ]);
 
     let (_d2, store2, id2) = store_with(&chunks, &base).await?;
     // Far past its compaction: the server waits for the load and sends automerge's save.
@@ -482,6 +548,7 @@ async fn main() -> anyhow::Result<()> {
         "build_s": build_s,
         "compacted": compacted,
         "joins": joins,
+        "keystrokes": keystrokes,
         "returning": returning,
         "uncompacted": uncompacted,
     });
