@@ -46,7 +46,7 @@ use crate::auth::Person;
 use crate::ids::{DocId, PeerId};
 use crate::metrics::Metrics;
 use crate::presence::{Counts, Presence, Table};
-use crate::store::{now_ms, Chunk, ClusterEvent, DocKind, DocRecord, GroupState};
+use crate::store::{now_ms, Chunk, ClusterEvent, DocKind, DocRecord, GroupState, Store};
 use crate::sync::chunks;
 use crate::sync::protocol::{check_sync_message, ServerMessage, SyncFrame};
 
@@ -1314,8 +1314,11 @@ impl Actor {
         let shared = self.shared.clone();
         let id = self.id.clone();
         let flag = self.compacting.clone();
+        // Everything in the document is stored (changes are swapped in once durable): a copy
+        // costs milliseconds, where loading the chunks again costs a whole load.
+        let held = self.doc.clone();
         spawn_for(&self.shared, &self.id, "compact", async move {
-            if let Err(e) = compact(&shared, &id).await {
+            if let Err(e) = compact(shared.store.as_ref(), &id, Some(held)).await {
                 tracing::warn!(error = %e, "compaction failed; the chunks stay as they were");
             }
             flag.store(false, Ordering::Release);
@@ -1341,23 +1344,53 @@ impl ClaimRefused {
     }
 }
 
-/// Replaces a document's stored chunks by one snapshot. It reads the chunks back rather than
-/// saving the in-memory document, so that the snapshot covers exactly the chunks it replaces.
-pub async fn compact(shared: &Shared, id: &DocId) -> Result<(), DocError> {
-    let chunks = shared.store.load_chunks(id).await?;
+/// Replaces a document's stored chunks by one snapshot, which must hold exactly the changes of
+/// the chunks it replaces. It reads the chunks back, and saves `held` (the document in memory)
+/// only if its heads are theirs and nothing waits in its queue: then it holds every change they
+/// hold, and no other (each of its changes is an ancestor of their heads; automerge would save
+/// the queue's unchecked changes too). Otherwise (another node appended meanwhile, a change
+/// waits for a dependency) it loads the chunks and saves that.
+pub async fn compact(
+    store: &dyn Store,
+    id: &DocId,
+    held: Option<Automerge>,
+) -> Result<Compacted, DocError> {
+    let chunks = store.load_chunks(id).await?;
     let Some(last) = chunks.last() else {
-        return Ok(());
+        return Ok(Compacted::Nothing);
     };
     if chunks.len() < 2 {
-        return Ok(());
+        return Ok(Compacted::Nothing);
     }
     let upto = last.seq;
-    let snapshot = tokio::task::spawn_blocking(move || load_doc(&chunks).map(|d| d.save()))
-        .await
-        .map_err(|e| DocError::Corrupt(e.to_string()))??;
-    shared.store.compact(id, upto, &snapshot).await?;
-    tracing::debug!(doc = %id, upto, bytes = snapshot.len(), "compacted");
-    Ok(())
+    let (snapshot, from) = tokio::task::spawn_blocking(move || {
+        let data: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
+        match held {
+            Some(doc)
+                if doc.get_missing_deps(&[]).is_empty()
+                    && chunks::heads(&data).is_ok_and(|heads| heads == doc.get_heads()) =>
+            {
+                Ok((doc.save(), Compacted::FromMemory))
+            }
+            _ => load_doc(&chunks).map(|d| (d.save(), Compacted::FromChunks)),
+        }
+    })
+    .await
+    .map_err(|e| DocError::Corrupt(e.to_string()))??;
+    store.compact(id, upto, &snapshot).await?;
+    tracing::debug!(doc = %id, upto, bytes = snapshot.len(), ?from, "compacted");
+    Ok(from)
+}
+
+/// What [`compact`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compacted {
+    /// Fewer than two chunks: nothing to compact.
+    Nothing,
+    /// Saved the document in memory.
+    FromMemory,
+    /// Loaded the chunks and saved them.
+    FromChunks,
 }
 
 /// Whether receiving `msg` would apply a change `doc` does not hold: one of its changes is new
@@ -1435,3 +1468,6 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-pub use actor::{load_doc, Access, DocCommand, Outbox, PeerLink};
+pub use actor::{compact, load_doc, Access, Compacted, DocCommand, Outbox, PeerLink};
 
 use crate::cluster::Cluster;
 use crate::ids::DocId;
