@@ -240,6 +240,22 @@ if cold:
           "snapshot.")
         w("")
 
+    compactions = cold.get("compactions")
+    if compactions:
+        w(f"Compacting the stored document (the snapshot and {cold['compacted']['chunks'] - 1} "
+          "increments above) into one snapshot, as the server does every 256 chunks "
+          "(`docs::compact`, each over a fresh store, checked to hold every change): from the "
+          "document the actor holds in memory, when its heads are the stored chunks' and nothing "
+          "waits in its queue, and otherwise by loading the chunks.")
+        w("")
+        w("| compaction | median | slowest |")
+        w("| --- | --- | --- |")
+        for key, label in (("from_memory", "saving the document in memory"),
+                           ("from_chunks", "loading the chunks, then saving")):
+            t = compactions[key]
+            w(f"| {label} | {t['median_ms']:.1f} ms | {t['max_ms']:.1f} ms |")
+        w("")
+
     returning = [(label, c["returning"]) for label, c in builds if c.get("returning")]
     if returning:
         w("Devices that hold the document coming back to it while it is cold (after a "

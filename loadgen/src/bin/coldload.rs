@@ -22,7 +22,9 @@
 //! change), and from one that kept its state but missed the last changes (`BEHIND`).
 //!
 //! And, with the document's size, the server's check of a rapporteur's keystroke
-//! (`schema::accept`) on the document a tenth of the way through and whole.
+//! (`schema::accept`) on the document a tenth of the way through and whole; and compacting the
+//! stored document into one snapshot (`docs::compact`), from the document in memory and from
+//! the stored chunks.
 
 use std::time::{Duration, Instant};
 
@@ -491,6 +493,44 @@ fn time_keystrokes(doc: &Automerge, repeat: usize) -> anyhow::Result<serde_json:
     Ok(timed)
 }
 
+/// Compacting the document as the server keeps it (a snapshot and `increments` after it) into
+/// one snapshot, `docs::compact`, each time over a fresh store: saving the document the actor
+/// holds in memory (`doc`, in step with the store), and loading the stored chunks to save them.
+async fn time_compactions(
+    doc: &Automerge,
+    snapshot: &[Vec<u8>],
+    increments: &[Vec<u8>],
+    repeat: usize,
+) -> anyhow::Result<serde_json::Value> {
+    use rapporteur::docs::Compacted;
+    let mut report = serde_json::Map::new();
+    for (name, held, expect) in [
+        ("from_memory", Some(doc), Compacted::FromMemory),
+        ("from_chunks", None, Compacted::FromChunks),
+    ] {
+        let mut times = Vec::with_capacity(repeat);
+        for _ in 0..repeat {
+            let (_dir, store, id) = store_with(increments, snapshot).await?;
+            let started = Instant::now();
+            let did = rapporteur::docs::compact(store.as_ref(), &id, held.cloned()).await?;
+            times.push(started.elapsed());
+            anyhow::ensure!(did == expect, "compaction took the other way: {did:?}");
+            let chunks = store.load_chunks(&id).await?;
+            anyhow::ensure!(
+                chunks.len() == 1,
+                "{} chunks after compaction",
+                chunks.len()
+            );
+            anyhow::ensure!(
+                load_doc(&chunks)?.get_heads() == doc.get_heads(),
+                "the snapshot lost changes"
+            );
+        }
+        report.insert(name.into(), ms(&mut times));
+    }
+    Ok(report.into())
+}
+
 /// The median and the slowest of some timings, in milliseconds.
 fn ms(v: &mut [Duration]) -> serde_json::Value {
     v.sort();
@@ -533,6 +573,7 @@ async fn main() -> anyhow::Result<()> {
     for c in &chunks[..chunks.len() / 10] {
         tenth.load_incremental(c)?;
     }
+    let compactions = time_compactions(&doc, &snapshot, &chunks[cut..], cli.repeat.min(5)).await?;
     let keystrokes = serde_json::json!([
         time_keystrokes(&tenth, cli.keystrokes)?,
         time_keystrokes(&doc, cli.keystrokes)?,
@@ -549,6 +590,7 @@ async fn main() -> anyhow::Result<()> {
         "compacted": compacted,
         "joins": joins,
         "keystrokes": keystrokes,
+        "compactions": compactions,
         "returning": returning,
         "uncompacted": uncompacted,
     });
