@@ -650,11 +650,11 @@ fn typing_into_a_bullet_is_checked_on_that_text_alone() {
     let ids = bullet_identities(&doc);
     for client in [
         alice(&|tx| {
-            let b = tx.get(&bullets(tx, 0), 0)?.unwrap().1;
+            let b = tx.get(bullets(tx, 0), 0)?.unwrap().1;
             tx.put(&b, "status", "maybe")
         }),
         alice(&|tx| {
-            let b = tx.get(&bullets(tx, 0), 1)?.unwrap().1;
+            let b = tx.get(bullets(tx, 0), 1)?.unwrap().1;
             tx.put_object(&b, "text", ObjType::Text).map(|_| ())
         }),
         alice(&|tx| {
