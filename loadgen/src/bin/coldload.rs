@@ -345,20 +345,32 @@ fn delegate_link(
     std::sync::Arc<rapporteur::docs::PeerLink>,
     tokio::sync::mpsc::Receiver<Vec<u8>>,
 ) {
-    use rapporteur::auth::Person;
-    use rapporteur::ids::{PeerId, PersonId};
+    let person = rapporteur::auth::Person {
+        id: rapporteur::ids::PersonId::random(),
+        meeting: rapporteur::meeting::DEMO_SLUG.into(),
+        role: rapporteur::meeting::Role::Delegate,
+        group: None,
+        name: "coldload".into(),
+    };
+    peer_link(state, conn, person)
+}
+
+/// A peer link for `person`'s device, and the receiver of the frames sent to it.
+fn peer_link(
+    state: &rapporteur::AppState,
+    conn: u64,
+    person: rapporteur::auth::Person,
+) -> (
+    std::sync::Arc<rapporteur::docs::PeerLink>,
+    tokio::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    use rapporteur::ids::PeerId;
     let (outbox, rx) = rapporteur::docs::Outbox::new(
         64,
         tokio_util::sync::CancellationToken::new(),
         state.metrics.clone(),
     );
-    let person = std::sync::Arc::new(Person {
-        id: PersonId::random(),
-        meeting: rapporteur::meeting::DEMO_SLUG.into(),
-        role: rapporteur::meeting::Role::Delegate,
-        group: None,
-        name: "coldload".into(),
-    });
+    let person = std::sync::Arc::new(person);
     let link = std::sync::Arc::new(rapporteur::docs::PeerLink {
         conn,
         peer_id: PeerId(format!("coldload-{conn}")),
@@ -493,6 +505,107 @@ fn time_keystrokes(doc: &Automerge, repeat: usize) -> anyhow::Result<serde_json:
     Ok(timed)
 }
 
+/// A rapporteur's keystrokes through the document's actor, over the store `store` holds the
+/// document in (loaded first, not timed): from the writer's message carrying one keystroke to
+/// the server's answer, which comes once the change is checked, durably stored and received.
+/// The writer's device is a full automerge peer in step with the document; each answer is
+/// checked to name the device's heads.
+async fn time_writer_keystrokes(
+    store: std::sync::Arc<dyn Store>,
+    id: &DocId,
+    repeat: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let dir = tempfile::tempdir()?;
+    let state = registry(store.clone(), dir.path()).await?;
+    let (invite, _) = rapporteur::admin::create_invite(
+        store.as_ref(),
+        "http://127.0.0.1:1",
+        rapporteur::admin::NewInvite {
+            meeting: rapporteur::meeting::DEMO_SLUG.into(),
+            role: rapporteur::meeting::Role::Rapporteur,
+            group: Some(1),
+            name: "Rapporteur".into(),
+            expires_in_hours: None,
+        },
+    )
+    .await?;
+    let person = rapporteur::auth::Person {
+        id: invite.id,
+        meeting: invite.meeting,
+        role: invite.role,
+        group: invite.group,
+        name: invite.name,
+    };
+    let (link, mut rx) = peer_link(&state, 1, person);
+    let mut device = Automerge::load(&state.docs.read(id, |d| d.save()).await?)?;
+    let mut sync_state = automerge::sync::State::new();
+    let mut times = Vec::with_capacity(repeat);
+    // In step first.
+    while let Some((answer, _)) =
+        exchange(&state, id, &link, &mut rx, &mut device, &mut sync_state).await?
+    {
+        device.receive_sync_message(&mut sync_state, answer)?;
+    }
+    let (_, sections) = device.get(ROOT, "sections")?.context("no sections")?;
+    let (_, first) = device.get(&sections, 0)?.context("no section")?;
+    let (_, bullets) = device.get(&first, "bullets")?.context("no bullets")?;
+    for i in 0..repeat {
+        let (_, bullet) = device
+            .get(&bullets, i % device.length(&bullets))?
+            .context("no bullet")?;
+        let (_, text) = device.get(&bullet, "text")?.context("no text")?;
+        let mut tx = device.transaction();
+        let at = tx.length(&text);
+        tx.splice_text(&text, at, 0, "n")?;
+        tx.commit();
+        let (answer, elapsed) = exchange(&state, id, &link, &mut rx, &mut device, &mut sync_state)
+            .await?
+            .context("the device sends its keystroke")?;
+        times.push(elapsed);
+        anyhow::ensure!(
+            answer.heads == device.get_heads(),
+            "the answer does not name the device's heads"
+        );
+        device.receive_sync_message(&mut sync_state, answer)?;
+        while let Some((answer, _)) =
+            exchange(&state, id, &link, &mut rx, &mut device, &mut sync_state).await?
+        {
+            device.receive_sync_message(&mut sync_state, answer)?;
+        }
+    }
+    state.shutdown.cancel();
+    let mut timed = ms(&mut times);
+    timed["changes"] = device.get_changes(&[]).len().into();
+    Ok(timed)
+}
+
+/// Sends `device`'s sync message to the document's actor as `link`, if it has one: the answer,
+/// and the time it took.
+async fn exchange(
+    state: &rapporteur::AppState,
+    id: &DocId,
+    link: &std::sync::Arc<rapporteur::docs::PeerLink>,
+    rx: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
+    device: &mut Automerge,
+    sync_state: &mut automerge::sync::State,
+) -> anyhow::Result<Option<(automerge::sync::Message, Duration)>> {
+    use rapporteur::docs::{Access, DocCommand};
+    use rapporteur::sync::protocol::ClientMessage;
+    let Some(msg) = device.generate_sync_message(sync_state) else {
+        return Ok(None);
+    };
+    let cmd = DocCommand::Sync {
+        link: link.clone(),
+        access: Access::Write,
+        data: msg.encode(),
+    };
+    let (frame, elapsed) = ask(state, id, cmd, rx).await?;
+    let ClientMessage::Sync { data, .. } = ClientMessage::decode(&frame)? else {
+        anyhow::bail!("the answer is not a sync message");
+    };
+    Ok(Some((automerge::sync::Message::decode(&data)?, elapsed)))
+}
+
 /// Compacting the document as the server keeps it (a snapshot and `increments` after it) into
 /// one snapshot, `docs::compact`, each time over a fresh store: saving the document the actor
 /// holds in memory (`doc`, in step with the store), and loading the stored chunks to save them.
@@ -578,6 +691,11 @@ async fn main() -> anyhow::Result<()> {
         time_keystrokes(&tenth, cli.keystrokes)?,
         time_keystrokes(&doc, cli.keystrokes)?,
     ]);
+    let (_d3, store3, id3) = store_with(&[], &[tenth.save()]).await?;
+    let writer_keystrokes = serde_json::json!([
+        time_writer_keystrokes(store3, &id3, cli.keystrokes).await?,
+        time_writer_keystrokes(store1.clone(), &id1, cli.keystrokes).await?,
+    ]);
 
     let (_d2, store2, id2) = store_with(&chunks, &base).await?;
     // Far past its compaction: the server waits for the load and sends automerge's save.
@@ -590,6 +708,7 @@ async fn main() -> anyhow::Result<()> {
         "compacted": compacted,
         "joins": joins,
         "keystrokes": keystrokes,
+        "writer_keystrokes": writer_keystrokes,
         "compactions": compactions,
         "returning": returning,
         "uncompacted": uncompacted,
