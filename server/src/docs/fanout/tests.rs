@@ -231,7 +231,7 @@ fn a_message_whose_changes_are_stored_is_received_without_loading() {
     assert!(msg
         .changes
         .iter()
-        .all(|c| automerge::Change::try_from(&c[..]).is_ok()));
+        .all(|c| automerge::Change::try_from(c).is_ok()));
     assert_eq!((memo.computed, memo.fast), (0, 1));
     assert_eq!(*state, reference);
     assert_eq!(server.get_heads(), writer.doc.get_heads());
