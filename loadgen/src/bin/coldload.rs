@@ -70,9 +70,7 @@ struct Cli {
 
 /// Appends `changes` typing changes to the document's first section, each its own chunk.
 fn type_into(doc: &mut Automerge, changes: usize) -> anyhow::Result<Vec<Vec<u8>>> {
-    let (_, sections) = doc.get(ROOT, "sections")?.context("no sections")?;
-    let (_, first) = doc.get(&sections, 0)?.context("no section")?;
-    let (_, bullets) = doc.get(&first, "bullets")?.context("no bullets")?;
+    let bullets = first_bullets(doc)?;
     let mut texts = Vec::new();
     let mut chunks = Vec::with_capacity(changes);
     let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
@@ -454,13 +452,33 @@ async fn time_returning(
     Ok(report.into())
 }
 
+/// The bullets of the document's first section.
+fn first_bullets(doc: &Automerge) -> anyhow::Result<automerge::ObjId> {
+    let (_, sections) = doc.get(ROOT, "sections")?.context("no sections")?;
+    let (_, first) = doc.get(&sections, 0)?.context("no section")?;
+    let (_, bullets) = doc.get(&first, "bullets")?.context("no bullets")?;
+    Ok(bullets)
+}
+
+/// Types one character at the end of the `i`th bullet of the first section (round the
+/// bullets), in a change of its own.
+fn keystroke(doc: &mut Automerge, i: usize) -> anyhow::Result<()> {
+    let bullets = first_bullets(doc)?;
+    let (_, bullet) = doc
+        .get(&bullets, i % doc.length(&bullets))?
+        .context("no bullet")?;
+    let (_, text) = doc.get(&bullet, "text")?.context("no text")?;
+    let mut tx = doc.transaction();
+    let at = tx.length(&text);
+    tx.splice_text(&text, at, 0, "n")?;
+    tx.commit();
+    Ok(())
+}
+
 /// A rapporteur's keystroke into the document `doc` (one character at the end of a bullet, in a
 /// change of its own): the server's check of the message that carries it, `schema::accept`,
 /// with the bullet identities cached as the document's actor caches them.
 fn time_keystrokes(doc: &Automerge, repeat: usize) -> anyhow::Result<serde_json::Value> {
-    let (_, sections) = doc.get(ROOT, "sections")?.context("no sections")?;
-    let (_, first) = doc.get(&sections, 0)?.context("no section")?;
-    let (_, bullets) = doc.get(&first, "bullets")?.context("no bullets")?;
     let owners = rapporteur::docs::schema::ActorOwners::new();
     let writer = rapporteur::docs::schema::Writer {
         person: "coldload",
@@ -472,14 +490,7 @@ fn time_keystrokes(doc: &Automerge, repeat: usize) -> anyhow::Result<serde_json:
     // The first keystroke also works out the bullet identities, which the actor keeps.
     for i in 0..=repeat {
         let mut client = doc.fork();
-        let (_, bullet) = client
-            .get(&bullets, i % client.length(&bullets))?
-            .context("no bullet")?;
-        let (_, text) = client.get(&bullet, "text")?.context("no text")?;
-        let mut tx = client.transaction();
-        let at = tx.length(&text);
-        tx.splice_text(&text, at, 0, "n")?;
-        tx.commit();
+        keystroke(&mut client, i)?;
         let chunks = automerge::sync::ChunkList::from(vec![client.save_after(&doc.get_heads())]);
         let started = Instant::now();
         let accepted = rapporteur::docs::schema::accept(
@@ -546,18 +557,8 @@ async fn time_writer_keystrokes(
     {
         device.receive_sync_message(&mut sync_state, answer)?;
     }
-    let (_, sections) = device.get(ROOT, "sections")?.context("no sections")?;
-    let (_, first) = device.get(&sections, 0)?.context("no section")?;
-    let (_, bullets) = device.get(&first, "bullets")?.context("no bullets")?;
     for i in 0..repeat {
-        let (_, bullet) = device
-            .get(&bullets, i % device.length(&bullets))?
-            .context("no bullet")?;
-        let (_, text) = device.get(&bullet, "text")?.context("no text")?;
-        let mut tx = device.transaction();
-        let at = tx.length(&text);
-        tx.splice_text(&text, at, 0, "n")?;
-        tx.commit();
+        keystroke(&mut device, i)?;
         let (answer, elapsed) = exchange(&state, id, &link, &mut rx, &mut device, &mut sync_state)
             .await?
             .context("the device sends its keystroke")?;

@@ -98,7 +98,8 @@ impl ReceiveMemo {
             self.by_identity.clear();
             self.by_value.clear();
             // The actor receives a writer's message after storing its changes: nothing to load.
-            if holds_every_change(doc, &message) && heads_known(doc, recent, &message.heads) {
+            // Heads first: a lookup each, where the changes are parsed and hashed.
+            if heads_known(doc, recent, &message.heads) && holds_every_change(doc, &message) {
                 receive_acknowledgement(doc, recent, Arc::make_mut(state), message);
                 self.fast += 1;
                 return Ok(());
