@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, AutomergeError, ReadDoc};
+use automerge::{Automerge, AutomergeError, ChangeHash, ReadDoc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -730,6 +730,8 @@ impl Actor {
         );
         // An edit that changed nothing has nothing to store.
         let candidate = candidate.filter(|next| next.get_heads() != before);
+        // The changes this batch stored (see `answer`).
+        let mut stored: HashSet<ChangeHash> = HashSet::new();
         if candidate.is_none() {
             for done in edits.drain(..) {
                 let _ = done.send(Ok(()));
@@ -746,11 +748,15 @@ impl Actor {
                     } else {
                         catch_up = true;
                     }
-                    let accepted = next.get_changes(&before).len() as u64;
+                    stored = next
+                        .get_changes_meta(&before)
+                        .into_iter()
+                        .map(|c| c.hash)
+                        .collect();
                     self.shared
                         .metrics
                         .changes_accepted
-                        .fetch_add(accepted, Ordering::Relaxed);
+                        .fetch_add(stored.len() as u64, Ordering::Relaxed);
                     self.doc = next;
                     self.identities = candidate_ids;
                     for done in edits {
@@ -780,7 +786,7 @@ impl Actor {
             self.catch_up().await;
         }
 
-        let answered = self.answer(received);
+        let answered = self.answer(received, &stored);
         let changed = self.doc.get_heads() != before;
         if changed {
             if let Some(publisher) = &self.summary_state {
@@ -822,7 +828,19 @@ impl Actor {
     /// dependency a later message of the same batch brought, would apply them here, unchecked
     /// and unstored: such a message, and everything after it from the same peer, goes back to
     /// the head of the next batch, where it is checked and stored like any other.
-    fn answer(&mut self, received: Vec<(u64, sync::Message, Vec<u8>)>) -> HashSet<u64> {
+    ///
+    /// A message without changes that names heads among `stored` (the changes this batch
+    /// stored) was sent before the changes that made them: a writer's client names its new
+    /// heads but leaves a change out when our Bloom filter wrongly says we hold it, and sends
+    /// it in its next message. One at a time, those heads were unknown when it came, and it was
+    /// answered. Received now, its heads equal ours, which automerge takes to mean the peer
+    /// knows we hold them (`last_sent_heads`): nothing would tell the writer its change was
+    /// stored. So it is received as it came, before the commit: what we last sent stays.
+    fn answer(
+        &mut self,
+        received: Vec<(u64, sync::Message, Vec<u8>)>,
+        stored: &HashSet<ChangeHash>,
+    ) -> HashSet<u64> {
         let mut answered: HashSet<u64> = HashSet::new();
         let mut memo = ReceiveMemo::default();
         let mut again: Vec<DocCommand> = Vec::new();
@@ -845,6 +863,9 @@ impl Actor {
                 // It answered: whatever it was sent is in hand.
                 peer.awaiting = None;
                 let size: usize = msg.changes.iter().map(<[u8]>::len).sum();
+                let sent_before = (msg.changes.is_empty()
+                    && msg.heads.iter().any(|h| stored.contains(h)))
+                .then(|| peer.state.last_sent_heads.clone());
                 if memo
                     .receive(&mut self.doc, &mut self.recent, &mut peer.state, msg, &raw)
                     .is_err()
@@ -852,6 +873,9 @@ impl Actor {
                     let link = peer.link.clone();
                     self.refuse(&link, "the sync message could not be applied");
                     continue;
+                }
+                if let Some(sent) = sent_before {
+                    Arc::make_mut(&mut peer.state).last_sent_heads = sent;
                 }
                 answered.insert(conn);
                 if size > 0 {
@@ -961,7 +985,7 @@ impl Actor {
                 }
             }
         }
-        self.answer(now);
+        self.answer(now, &HashSet::new());
         if peers_changed {
             self.report_presence();
         }

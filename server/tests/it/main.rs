@@ -1,6 +1,7 @@
 //! Integration tests of the server over real sockets, compiled as one test binary.
 
 mod attribution;
+mod batches;
 mod cluster;
 mod cold;
 mod convergence;

@@ -35,6 +35,8 @@ pub struct Options {
 /// A server running in this process on a temporary SQLite file.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The server's state, to reach its document registry without a socket.
+    pub state: AppState,
     pub store: Arc<dyn Store>,
     pub metrics: Arc<rapporteur::metrics::Metrics>,
     pub dir: tempfile::TempDir,
@@ -84,6 +86,7 @@ impl TestServer {
         });
         Self {
             addr,
+            state,
             metrics,
             store,
             dir,
