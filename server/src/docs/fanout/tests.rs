@@ -200,6 +200,44 @@ fn a_message_with_changes_is_received_by_automerge_and_clears_the_memo() {
 }
 
 #[test]
+fn a_message_whose_changes_are_stored_is_received_without_loading() {
+    let mut server = Automerge::new();
+    // Enough changes that the writer sends its change, not the whole document.
+    for word in ["Means ", "of ", "implementation"] {
+        type_into(&mut server, word);
+    }
+    let mut writer = Client::new();
+    let mut state = Arc::new(sync::State::new());
+    let mut memo = ReceiveMemo::default();
+    while round_trip(&mut server, &mut state, &mut writer, &mut memo) {}
+    type_into(&mut writer.doc, " and partnerships");
+    let msg = writer.doc.generate_sync_message(&mut writer.state).unwrap();
+    let raw = msg.clone().encode();
+    // As the actor does: the changes are stored and in the document, then the message is
+    // received.
+    let mut reference = sync::State::clone(&state);
+    server
+        .receive_sync_message(&mut reference, msg.clone())
+        .unwrap();
+    memo = ReceiveMemo::default();
+    memo.receive(
+        &mut server,
+        &mut Recent::default(),
+        &mut state,
+        msg.clone(),
+        &raw,
+    )
+    .unwrap();
+    assert!(msg
+        .changes
+        .iter()
+        .all(|c| automerge::Change::try_from(c).is_ok()));
+    assert_eq!((memo.computed, memo.fast), (0, 1));
+    assert_eq!(*state, reference);
+    assert_eq!(server.get_heads(), writer.doc.get_heads());
+}
+
+#[test]
 fn classes_hold_equal_states_only() {
     let mut server = Automerge::new();
     type_into(&mut server, "Follow-up and review");
@@ -274,15 +312,37 @@ fn the_fast_receive_leaves_the_state_automerge_would() {
             if !read_only {
                 type_into(&mut client.doc, word);
                 sync_checking(&mut server, &mut state, &mut client, &mut checks);
+                // Both type at once: the client's change crosses one of ours in flight.
+                type_into(&mut server, " too");
+                let ours = server.generate_sync_message(&mut state).unwrap();
+                type_into(&mut client.doc, "!");
+                let theirs = client.doc.generate_sync_message(&mut client.state).unwrap();
+                let theirs = sync::Message::decode(&theirs.encode()).unwrap();
+                checks.check(&server, &state, &theirs);
+                server.receive_sync_message(&mut state, theirs).unwrap();
+                client
+                    .doc
+                    .receive_sync_message(&mut client.state, ours)
+                    .unwrap();
+                sync_checking(&mut server, &mut state, &mut client, &mut checks);
             }
             assert_eq!(client.doc.get_heads(), server.get_heads());
         }
     }
-    // An older acknowledgement per word and mode, and the current ones.
-    let counts = (checks.current, checks.older, checks.in_flight);
+    // An older acknowledgement per word and mode, and the current ones; writers' changes, with
+    // one of ours in flight for some.
+    let counts = (
+        checks.current,
+        checks.older,
+        checks.in_flight,
+        checks.with_changes,
+        checks.with_changes_in_flight,
+    );
     assert!(checks.older >= 6, "{counts:?}");
     assert!(checks.current >= 12, "{counts:?}");
     assert!(checks.in_flight >= 12, "{counts:?}");
+    assert!(checks.with_changes >= 6, "{counts:?}");
+    assert!(checks.with_changes_in_flight >= 3, "{counts:?}");
 }
 
 /// How many acknowledgements were compared, of what kind.
@@ -293,12 +353,19 @@ struct Checks {
     current: usize,
     older: usize,
     in_flight: usize,
+    /// Messages with changes, received once the server holds them.
+    with_changes: usize,
+    with_changes_in_flight: usize,
 }
 
 impl Checks {
     /// If `receive_acknowledgement` applies to `message`, compares what it does with what
     /// automerge does, with each flag combination.
     fn check(&mut self, server: &Automerge, state: &sync::State, message: &sync::Message) {
+        if !message.changes.is_empty() {
+            self.check_held(server, state, message);
+            return;
+        }
         self.recent.follow(server);
         if !acknowledges_known_heads(server, &mut self.recent, message) {
             return;
@@ -323,6 +390,35 @@ impl Checks {
             self.older += 1;
         }
         self.in_flight += usize::from(!state.sent_hashes.is_empty());
+    }
+}
+
+impl Checks {
+    /// A message with changes, as the actor receives it once it stored them: compares what
+    /// `receive_acknowledgement` does with what automerge does, with each flag combination.
+    fn check_held(&mut self, server: &Automerge, state: &sync::State, message: &sync::Message) {
+        let mut held = server.clone();
+        held.receive_sync_message(&mut state.clone(), message.clone())
+            .unwrap();
+        let mut recent = Recent::default();
+        assert!(holds_every_change(&held, message));
+        assert!(!holds_every_change(server, message));
+        assert!(heads_known(&held, &mut recent, &message.heads));
+        for flags in [None, Some(0x80u8), Some(0x80 | 0b001), Some(0x80 | 0b110)] {
+            let mut message = message.clone();
+            if let Some(bits) = flags {
+                message.flags = Some(flag_byte(bits));
+            }
+            let mut ours = state.clone();
+            receive_acknowledgement(&held, &recent, &mut ours, message.clone());
+            let mut theirs = state.clone();
+            held.clone()
+                .receive_sync_message(&mut theirs, message)
+                .unwrap();
+            assert_eq!(ours, theirs, "flags {flags:?}");
+        }
+        self.with_changes += 1;
+        self.with_changes_in_flight += usize::from(!state.sent_hashes.is_empty());
     }
 }
 
