@@ -176,7 +176,7 @@ impl Metrics {
             ),
             (
                 "rapporteur_receives_fast_total",
-                "Acknowledgements received without walking the change graph.",
+                "Sync messages received without walking the change graph: acknowledgements, and writers' messages whose changes are stored.",
                 &self.receives_fast,
             ),
             (
