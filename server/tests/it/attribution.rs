@@ -206,6 +206,7 @@ async fn the_summary_diff_names_a_co_facilitator_who_only_typed() {
     );
     let g2 = server.group_doc(2).await;
     let summary_doc = server
+        .state
         .store
         .meeting(SLUG)
         .await

@@ -32,10 +32,11 @@ struct Device {
 impl Device {
     async fn in_step(server: &TestServer) -> Self {
         let token = server.invite(Role::Rapporteur, Some(1)).await;
-        let person = rapporteur::auth::person_for_token(server.store.as_ref(), &token)
+        let person = rapporteur::auth::person_for_token(server.state.store.as_ref(), &token)
             .await
             .unwrap();
-        let (outbox, frames) = Outbox::new(64, CancellationToken::new(), server.metrics.clone());
+        let (outbox, frames) =
+            Outbox::new(64, CancellationToken::new(), server.state.metrics.clone());
         let id = DocId::parse(&server.group_doc(1).await).unwrap();
         let saved = server.state.docs.read(&id, |d| d.save()).await.unwrap();
         let mut device = Self {

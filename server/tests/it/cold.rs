@@ -18,7 +18,7 @@ use crate::support::*;
 /// changes as one chunk each. Returns the last bullet's text.
 async fn store_history(server: &TestServer, doc: &str, changes: usize) -> String {
     let id = DocId::parse(doc).unwrap();
-    let chunks = server.store.load_chunks(&id).await.unwrap();
+    let chunks = server.state.store.load_chunks(&id).await.unwrap();
     let mut history = rapporteur::docs::load_doc(&chunks).unwrap();
     let mut rows = Vec::with_capacity(changes);
     for i in 0..changes {
@@ -46,11 +46,17 @@ async fn store_history(server: &TestServer, doc: &str, changes: usize) -> String
     let joined: Vec<u8> = rows[..cut].iter().flat_map(|(_, c)| c.clone()).collect();
     snapshot.load_incremental(&joined).unwrap();
     server
+        .state
         .store
         .compact(&id, upto, &snapshot.save())
         .await
         .unwrap();
-    server.store.append_chunks(&rows[cut..]).await.unwrap();
+    server
+        .state
+        .store
+        .append_chunks(&rows[cut..])
+        .await
+        .unwrap();
     bullet_texts(&history).pop().unwrap()
 }
 
@@ -59,7 +65,14 @@ async fn a_new_peer_is_answered_from_storage_while_the_document_loads() {
     let server = TestServer::start().await;
     let doc = server.group_doc(1).await;
     let typed = store_history(&server, &doc, 10_000).await;
-    assert_eq!(server.metrics.documents_loaded.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        server
+            .state
+            .metrics
+            .documents_loaded
+            .load(Ordering::Relaxed),
+        0
+    );
 
     // A delegate's device that holds nothing of it: answered before the document is loaded,
     // with all of it.
@@ -67,7 +80,11 @@ async fn a_new_peer_is_answered_from_storage_while_the_document_loads() {
     let mut v = Peer::join(&server.ws_url(&delegate)).await;
     let mut viewer = Replica::fetch(&mut v, &doc).await;
     assert_eq!(
-        server.metrics.answered_before_load.load(Ordering::Relaxed),
+        server
+            .state
+            .metrics
+            .answered_before_load
+            .load(Ordering::Relaxed),
         1
     );
     assert_eq!(bullet_texts(&viewer.doc).pop().unwrap(), typed);
@@ -100,14 +117,22 @@ async fn a_new_peer_is_answered_from_storage_while_the_document_loads() {
     assert_eq!(viewer.doc.get_heads(), writer.doc.get_heads());
 
     // A device that holds the document is answered from the loaded document.
-    let answered = server.metrics.answered_before_load.load(Ordering::Relaxed);
+    let answered = server
+        .state
+        .metrics
+        .answered_before_load
+        .load(Ordering::Relaxed);
     let mut again = Peer::join(&server.ws_url(&delegate)).await;
     let mut copy = Replica::new(&doc);
     copy.doc = viewer.doc.fork();
     copy.sync_until(&mut again, |r| r.server_heads == r.doc.get_heads())
         .await;
     assert_eq!(
-        server.metrics.answered_before_load.load(Ordering::Relaxed),
+        server
+            .state
+            .metrics
+            .answered_before_load
+            .load(Ordering::Relaxed),
         answered
     );
     server.stop().await;
@@ -149,7 +174,11 @@ async fn a_returning_device_is_answered_from_storage_after_a_restart() {
             .sync_until(&mut v, |r| r.server_heads == r.doc.get_heads())
             .await;
         assert_eq!(
-            server.metrics.answered_before_load.load(Ordering::Relaxed),
+            server
+                .state
+                .metrics
+                .answered_before_load
+                .load(Ordering::Relaxed),
             1,
             "answered before the load (kept state: {kept})"
         );
@@ -195,7 +224,11 @@ async fn a_returning_device_is_answered_from_storage_after_a_restart() {
         .sync_until(&mut v, |r| r.doc.get_heads() == writer.doc.get_heads())
         .await;
     assert_eq!(
-        server.metrics.answered_before_load.load(Ordering::Relaxed),
+        server
+            .state
+            .metrics
+            .answered_before_load
+            .load(Ordering::Relaxed),
         1,
         "answered before the load"
     );

@@ -169,7 +169,7 @@ async fn bad_expired_and_revoked_credentials_get_no_websocket() {
         expires_at: Some(now_ms() - 1_000),
         revoked_at: None,
     };
-    server.store.create_invite(&record).await.unwrap();
+    server.state.store.create_invite(&record).await.unwrap();
     assert_eq!(upgrade_status(&server.ws_url(&token)).await, 401);
 
     // Revoked while connected: the live connection ends at once and the token is dead.

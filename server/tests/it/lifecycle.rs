@@ -52,7 +52,7 @@ async fn idle_documents_unload_compact_and_reload() {
     } // the connection closes here
 
     // Compaction replaced the increments by a snapshot: far fewer chunks than edits.
-    let store = server.store.clone();
+    let store = server.state.store.clone();
     let id = doc_id.clone();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -68,7 +68,7 @@ async fn idle_documents_unload_compact_and_reload() {
     }
 
     // With nobody connected, every document unloads.
-    let metrics = server.metrics.clone();
+    let metrics = server.state.metrics.clone();
     wait_until("every document to unload", || {
         metrics.documents_loaded.load(Ordering::Relaxed) == 0
     })
@@ -78,6 +78,13 @@ async fn idle_documents_unload_compact_and_reload() {
     let mut peer = Peer::join(&server.ws_url(&token)).await;
     let replica = Replica::fetch(&mut peer, &doc).await;
     assert_eq!(bullet_texts(&replica.doc), written);
-    assert!(server.metrics.documents_loaded.load(Ordering::Relaxed) >= 1);
+    assert!(
+        server
+            .state
+            .metrics
+            .documents_loaded
+            .load(Ordering::Relaxed)
+            >= 1
+    );
     server.stop().await;
 }

@@ -209,8 +209,13 @@ async fn merge_remerge_consolidate_sign_off_and_export() {
     let server = TestServer::start().await;
     let addr = server.addr;
     // "All co-facilitators" are those whose invites are not revoked: drop the bootstrap one.
-    for invite in server.store.invites(SLUG).await.unwrap() {
-        server.store.revoke_invite(&invite.id, 1).await.unwrap();
+    for invite in server.state.store.invites(SLUG).await.unwrap() {
+        server
+            .state
+            .store
+            .revoke_invite(&invite.id, 1)
+            .await
+            .unwrap();
     }
     let cof_a = server.invite(Role::CoFacilitator, None).await;
     let cof_b = server.invite(Role::CoFacilitator, None).await;
@@ -218,6 +223,7 @@ async fn merge_remerge_consolidate_sign_off_and_export() {
     let rap2 = server.invite(Role::Rapporteur, Some(2)).await;
     let delegate = server.invite(Role::Delegate, None).await;
     let summary_doc = server
+        .state
         .store
         .meeting(SLUG)
         .await

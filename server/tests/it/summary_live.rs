@@ -112,14 +112,19 @@ struct Meeting {
 
 async fn merged_meeting() -> Meeting {
     let server = TestServer::start().await;
-    for invite in server.store.invites(SLUG).await.unwrap() {
-        server.store.revoke_invite(&invite.id, 1).await.unwrap();
+    for invite in server.state.store.invites(SLUG).await.unwrap() {
+        server
+            .state
+            .store
+            .revoke_invite(&invite.id, 1)
+            .await
+            .unwrap();
     }
     let cof_a = server.invite(Role::CoFacilitator, None).await;
     let cof_b = server.invite(Role::CoFacilitator, None).await;
     let rap = server.invite(Role::Rapporteur, Some(1)).await;
     let delegate = server.invite(Role::Delegate, None).await;
-    let meeting = server.store.meeting(SLUG).await.unwrap().unwrap();
+    let meeting = server.state.store.meeting(SLUG).await.unwrap().unwrap();
     let me = server.person_id(&rap).await;
     let mut peer = Peer::join(&server.ws_url(&rap)).await;
     let mut g1 = Replica::fetch(&mut peer, &server.group_doc(1).await).await;

@@ -35,10 +35,9 @@ pub struct Options {
 /// A server running in this process on a temporary SQLite file.
 pub struct TestServer {
     pub addr: SocketAddr,
-    /// The server's state, to reach its document registry without a socket.
+    /// The server's state: its store, metrics, and document registry (to reach a document
+    /// without a socket).
     pub state: AppState,
-    pub store: Arc<dyn Store>,
-    pub metrics: Arc<rapporteur::metrics::Metrics>,
     pub dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -76,7 +75,6 @@ impl TestServer {
             limits: options.limits,
         };
         let state = AppState::new(store.clone(), settings).await.unwrap();
-        let metrics = state.metrics.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(rapporteur::serve(listener, state.clone(), async move {
             let _ = stopped.await;
@@ -87,8 +85,6 @@ impl TestServer {
         Self {
             addr,
             state,
-            metrics,
-            store,
             dir,
             stop: Some(stop),
             task: Some(task),
@@ -110,14 +106,14 @@ impl TestServer {
             name: format!("{} {}", role.as_str(), group.unwrap_or(0)),
             expires_in_hours: None,
         };
-        let (_, url) = admin::create_invite(self.store.as_ref(), "http://x", new)
+        let (_, url) = admin::create_invite(self.state.store.as_ref(), "http://x", new)
             .await
             .unwrap();
         url.rsplit('/').next().unwrap().to_owned()
     }
 
     pub async fn group_doc(&self, n: u32) -> String {
-        let groups = self.store.groups(SLUG).await.unwrap();
+        let groups = self.state.store.groups(SLUG).await.unwrap();
         groups
             .iter()
             .find(|g| g.number == n)
@@ -132,7 +128,7 @@ impl TestServer {
     }
 
     pub async fn person_id(&self, token: &str) -> String {
-        rapporteur::auth::person_for_token(self.store.as_ref(), token)
+        rapporteur::auth::person_for_token(self.state.store.as_ref(), token)
             .await
             .unwrap()
             .id
