@@ -154,14 +154,31 @@ impl Conn {
         Ok(())
     }
 
+    /// Queues a frame without writing it out.
+    pub async fn feed(&mut self, frame: Vec<u8>) -> anyhow::Result<()> {
+        self.sink.feed(Message::Binary(frame.into())).await?;
+        Ok(())
+    }
+
+    /// Writes out the frames `feed` queued.
+    pub async fn flush(&mut self) -> anyhow::Result<()> {
+        self.sink.flush().await?;
+        Ok(())
+    }
+
     /// The next binary frame, `None` once the connection is gone.
     pub async fn next(&mut self) -> Option<Vec<u8>> {
-        loop {
-            match self.stream.next().await? {
-                Ok(Message::Binary(b)) => return Some(b.to_vec()),
-                Ok(Message::Close(_)) | Err(_) => return None,
-                Ok(_) => continue,
-            }
+        next_binary(&mut self.stream).await
+    }
+}
+
+/// The next binary frame of `stream`, `None` once the connection is gone.
+pub async fn next_binary(stream: &mut SplitStream<Ws>) -> Option<Vec<u8>> {
+    loop {
+        match stream.next().await? {
+            Ok(Message::Binary(b)) => return Some(b.to_vec()),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
         }
     }
 }
