@@ -196,6 +196,8 @@ pub fn redact(url: &str) -> String {
 
 /// CBOR as the protocol's messages use it, read and written without a value tree (RFC 8949:
 /// an item starts with its major type in the top three bits and an argument in the rest).
+/// The generator keeps its own codec rather than the server's: an instrument that shared the
+/// server's encoder would not notice the server's mistakes.
 mod quick {
     use super::Incoming;
 
@@ -305,9 +307,13 @@ mod quick {
                 out.push(major | 25);
                 out.extend_from_slice(&(arg as u16).to_be_bytes());
             }
-            _ => {
+            0x1_0000..=0xffff_ffff => {
                 out.push(major | 26);
                 out.extend_from_slice(&(arg as u32).to_be_bytes());
+            }
+            _ => {
+                out.push(major | 27);
+                out.extend_from_slice(&(arg as u64).to_be_bytes());
             }
         }
     }
