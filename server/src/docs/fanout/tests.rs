@@ -54,7 +54,13 @@ fn type_into(doc: &mut Automerge, word: &str) {
     };
     let len = tx.length(&text);
     tx.splice_text(&text, len, 0, word).unwrap();
-    tx.commit();
+    // A fixed time: with fixed actors (`fixed_actor`), the same changes and hashes every run.
+    tx.commit_with(automerge::transaction::CommitOptions::default().with_time(0));
+}
+
+/// An actor id that is the same every run, for tests whose cases depend on change hashes.
+fn fixed_actor(byte: u8) -> automerge::ActorId {
+    automerge::ActorId::from(&[byte; 16][..])
 }
 
 /// One exchange: the server's message to the client, if it has one, and the client's
@@ -284,14 +290,19 @@ fn a_peer_that_holds_our_heads_is_settled() {
 /// `receive_acknowledgement` against automerge's receive, for acknowledgements from writers
 /// and viewers, old and new clients, in every flag combination, of the current heads and of
 /// older ones, with changes in flight (`sent_hashes`) and without.
+///
+/// The actors are fixed, so that the cases counted at the end come about every run: with
+/// random ones, a Bloom filter's false positive now and then (about one in a hundred) left a
+/// client's change out of the message that crosses ours in flight.
 #[test]
 fn the_fast_receive_leaves_the_state_automerge_would() {
     let mut checks = Checks::default();
     for read_only in [false, true] {
-        let mut server = Automerge::new();
+        let mut server = Automerge::new().with_actor(fixed_actor(1));
         checks.recent = Recent::default();
         type_into(&mut server, "Actionable commitments");
         let mut client = Client::new();
+        client.doc = Automerge::new().with_actor(fixed_actor(2));
         let mut state = server_state(read_only);
         sync_checking(&mut server, &mut state, &mut client, &mut checks);
         for word in [": one", ", two", ", three"] {
