@@ -18,6 +18,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// What a client receives, reduced to what the load generator acts on.
+#[derive(Debug, PartialEq, Eq)]
 pub enum Incoming {
     Sync { doc: String, data: Vec<u8> },
     Error(String),
@@ -357,17 +358,6 @@ mod tests {
         ])
     }
 
-    fn same(a: &Incoming, b: &Incoming) -> bool {
-        match (a, b) {
-            (Incoming::Sync { doc, data }, Incoming::Sync { doc: d, data: x }) => {
-                doc == d && data == x
-            }
-            (Incoming::Error(a), Incoming::Error(b)) => a == b,
-            (Incoming::Other, Incoming::Other) => true,
-            _ => false,
-        }
-    }
-
     #[test]
     fn frames_are_written_as_the_general_encoder_writes_them() {
         for len in [0, 1, 23, 24, 255, 256, 65_535, 65_536, 100_000] {
@@ -409,16 +399,17 @@ mod tests {
             error,
         ];
         for frame in &frames {
-            assert!(same(&decode(frame), &decode_general(frame)));
+            assert_eq!(decode(frame), decode_general(frame));
             // Every truncation and every flipped bit: the same answer either way.
             for end in 0..frame.len() {
-                assert!(same(&decode(&frame[..end]), &decode_general(&frame[..end])));
+                assert_eq!(decode(&frame[..end]), decode_general(&frame[..end]));
             }
             for i in 0..frame.len() * 8 {
                 let mut bent = frame.clone();
                 bent[i / 8] ^= 1 << (i % 8);
-                assert!(
-                    same(&decode(&bent), &decode_general(&bent)),
+                assert_eq!(
+                    decode(&bent),
+                    decode_general(&bent),
                     "bit {i} of {frame:02x?}"
                 );
             }
