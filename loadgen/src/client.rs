@@ -18,6 +18,7 @@ use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ReadDoc, ROOT};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::receive::receive_sync_message;
 use crate::stats::{Counters, Latency};
 use crate::wire::{self, Conn, Incoming};
 
@@ -181,7 +182,7 @@ impl Replica {
 
     fn receive(&mut self, data: &[u8]) -> anyhow::Result<()> {
         let msg = sync::Message::decode(data)?;
-        self.doc.receive_sync_message(&mut self.state, msg)?;
+        receive_sync_message(&mut self.doc, &mut self.state, msg)?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@
 //! Everything runs on 127.0.0.1: the generator refuses any other host.
 
 mod client;
+mod receive;
 mod setup;
 mod shape;
 mod stats;

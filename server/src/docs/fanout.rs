@@ -582,7 +582,7 @@ fn sent(
 
 /// What automerge 0.12's receive does with the flags of a message: any peer that sends them
 /// speaks the second message version.
-fn receive_flags(state: &mut sync::State, flags: MessageFlags) {
+pub fn receive_flags(state: &mut sync::State, flags: MessageFlags) {
     let mut capabilities = vec![Capability::MessageV2];
     if flags.contains(MessageFlags::SUPPORTS_SYNC_RESET) {
         capabilities.push(Capability::SyncReset);
