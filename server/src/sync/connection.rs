@@ -22,7 +22,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
 use super::limits::TokenBucket;
-use super::protocol::{ClientMessage, DocRef, ServerMessage, PROTOCOL_V1};
+use super::protocol::{ClientMessage, ServerMessage, PROTOCOL_V1};
 use crate::auth::Person;
 use crate::docs::{Access, DocCommand, DocError, DocHandle, Outbox, PeerLink};
 use crate::ids::{DocId, PeerId};
@@ -53,9 +53,16 @@ struct Connection {
     conn: u64,
     outbox: Outbox,
     peer: Option<Arc<PeerLink>>,
-    docs: HashMap<DocId, (DocHandle, Access)>,
-    /// The ids of `docs` as this peer writes them.
-    raw_ids: HashMap<String, DocId>,
+    /// The documents this peer has named, by their ids as it writes them: one lookup per
+    /// message.
+    docs: HashMap<String, Followed>,
+}
+
+/// A document a peer has named, and its access to it.
+struct Followed {
+    id: DocId,
+    handle: DocHandle,
+    access: Access,
 }
 
 pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
@@ -75,7 +82,6 @@ pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
         outbox,
         peer: None,
         docs: HashMap::new(),
-        raw_ids: HashMap::new(),
     };
     let (mut sink, mut stream) = socket.split();
     let mut ping = interval(PING_EVERY);
@@ -156,7 +162,10 @@ pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
         }
     };
     tracing::debug!(parent: &span, reason, "disconnected");
-    for (id, (handle, _)) in c.docs.drain() {
+    // Once per document, however many ways the peer wrote its id.
+    let followed: HashMap<DocId, DocHandle> =
+        c.docs.drain().map(|(_, f)| (f.id, f.handle)).collect();
+    for (id, handle) in followed {
         if handle.send(DocCommand::Leave { conn }).await.is_err() {
             tracing::trace!(doc = %id, "document already unloaded");
         }
@@ -284,16 +293,16 @@ impl Connection {
         }
         match msg {
             ClientMessage::Sync { doc, data, .. } => {
-                let Some((id, access)) = self.resolve(&doc).await else {
+                let sent = self
+                    .dispatch(&doc.raw, |access| DocCommand::Sync {
+                        link: peer,
+                        access,
+                        data,
+                    })
+                    .await;
+                if !sent {
                     self.unavailable(&doc.raw);
-                    return Next::Continue;
-                };
-                let cmd = DocCommand::Sync {
-                    link: peer,
-                    access,
-                    data,
-                };
-                self.dispatch(&id, cmd).await;
+                }
             }
             ClientMessage::Ephemeral {
                 doc,
@@ -302,16 +311,14 @@ impl Connection {
                 data,
                 ..
             } => {
-                if let Some((id, access)) = self.resolve(&doc).await {
-                    let cmd = DocCommand::Ephemeral {
-                        link: peer,
-                        access,
-                        count,
-                        session,
-                        data,
-                    };
-                    self.dispatch(&id, cmd).await;
-                }
+                self.dispatch(&doc.raw, |access| DocCommand::Ephemeral {
+                    link: peer,
+                    access,
+                    count,
+                    session,
+                    data,
+                })
+                .await;
             }
             ClientMessage::Leave { .. } => return Next::Close("the peer left"),
             ClientMessage::DocUnavailable { .. } | ClientMessage::Gossip { .. } => {}
@@ -350,18 +357,35 @@ impl Connection {
         Next::Continue
     }
 
-    /// The document and this person's access to it, if they may read it.
-    async fn resolve(&mut self, doc: &DocRef) -> Option<(DocId, Access)> {
-        if let Some(id) = self.raw_ids.get(&doc.raw) {
-            if let Some((_, access)) = self.docs.get(id) {
-                return Some((id.clone(), *access));
+    /// Sends the document this peer names `raw` the command `cmd` makes with this person's
+    /// access to it. Returns false, sending nothing, if there is no such document or they may
+    /// not read it.
+    async fn dispatch(&mut self, raw: &str, cmd: impl FnOnce(Access) -> DocCommand) -> bool {
+        let followed = match self.docs.get_mut(raw) {
+            Some(followed) => followed,
+            None => {
+                let Some(followed) = self.follow(raw).await else {
+                    return false;
+                };
+                self.docs.entry(raw.to_owned()).or_insert(followed)
+            }
+        };
+        if let Err(cmd) = followed.handle.send(cmd(followed.access)).await {
+            // The document was unloaded in between: load it again.
+            match self.state.docs.send(&followed.id, cmd).await {
+                Ok(handle) => followed.handle = handle,
+                Err(err) => {
+                    tracing::error!(doc = %followed.id, error = %err, "could not reach a document");
+                }
             }
         }
-        let id = &doc.id()?;
-        if let Some((_, access)) = self.docs.get(id) {
-            return Some((id.clone(), *access));
-        }
-        let handle = match self.state.docs.get(id).await {
+        true
+    }
+
+    /// The document this peer names `raw`, loaded, if there is one and this person may read it.
+    async fn follow(&self, raw: &str) -> Option<Followed> {
+        let id = DocId::parse(raw)?;
+        let handle = match self.state.docs.get(&id).await {
             Ok(handle) => handle,
             Err(DocError::Unknown) => return None,
             Err(err) => {
@@ -370,25 +394,7 @@ impl Connection {
             }
         };
         let access = self.person.access(&handle.record)?;
-        self.docs.insert(id.clone(), (handle, access));
-        self.raw_ids.insert(doc.raw.clone(), id.clone());
-        Some((id.clone(), access))
-    }
-
-    async fn dispatch(&mut self, id: &DocId, cmd: DocCommand) {
-        let Some((handle, access)) = self.docs.get(id) else {
-            return;
-        };
-        let access = *access;
-        if let Err(cmd) = handle.send(cmd).await {
-            // The document was unloaded in between: load it again.
-            match self.state.docs.send(id, cmd).await {
-                Ok(handle) => {
-                    self.docs.insert(id.clone(), (handle, access));
-                }
-                Err(err) => tracing::error!(doc = %id, error = %err, "could not reach a document"),
-            }
-        }
+        Some(Followed { id, handle, access })
     }
 
     fn unavailable(&self, raw: &str) {
