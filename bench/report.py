@@ -311,8 +311,8 @@ w("- Rapporteur writes each change durably (SQLite, WAL, `synchronous = FULL`) b
   "includes Rapporteur's durable commit.")
 w("- Viewers keep only the heads of each document after their first fetch (see `loadgen/src/client.rs`): "
   "the server does all the work it does for real viewers, while the generator spares itself theirs. "
-  "It still needs about as much CPU as the server at the meeting's load (the \"generator CPU\" column): "
-  "its 30 writers are full Automerge peers.")
+  "It still needs a large share of the machine at the meeting's load (the \"generator CPU\" column): "
+  "a thousand viewers' frames and answers, and 30 writers that are full Automerge peers.")
 w("- /metrics exposes the server side of the same quantities: `rapporteur_changes_accepted_total` "
   "(edits/s as a rate), `rapporteur_fanout_latency_seconds`, `rapporteur_store_latency_seconds`, "
   "`rapporteur_messages_out_total`, `rapporteur_fanout_generated_total`, "
