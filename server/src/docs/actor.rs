@@ -29,7 +29,7 @@
 //! later message of a peer whose earlier message waits for the commit.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -90,6 +90,9 @@ pub struct Outbox {
     tx: mpsc::Sender<Vec<u8>>,
     close: CancellationToken,
     metrics: Arc<Metrics>,
+    /// Messages bringing new changes (`send_new_changes`) since the connection last took the
+    /// count (`take_new_changes`).
+    new_changes: Arc<AtomicU64>,
 }
 
 impl Outbox {
@@ -99,13 +102,42 @@ impl Outbox {
         metrics: Arc<Metrics>,
     ) -> (Self, mpsc::Receiver<Vec<u8>>) {
         let (tx, rx) = mpsc::channel(capacity);
-        (Self { tx, close, metrics }, rx)
+        let new_changes = Arc::new(AtomicU64::new(0));
+        (
+            Self {
+                tx,
+                close,
+                metrics,
+                new_changes,
+            },
+            rx,
+        )
     }
 
     pub fn send(&self, frame: Vec<u8>) {
+        self.queue(frame);
+    }
+
+    /// Sends a message that brings the peer changes up to heads of the document it was not
+    /// brought before. The peer answers it, and that answer is not counted against its message
+    /// rate (`sync::limits`): a viewer following busy documents answers as often as they change.
+    pub fn send_new_changes(&self, frame: Vec<u8>) {
+        if self.queue(frame) {
+            self.new_changes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many `send_new_changes` messages went out since the last call.
+    pub fn take_new_changes(&self) -> u64 {
+        self.new_changes.swap(0, Ordering::Relaxed)
+    }
+
+    /// Queues a frame; returns whether it was queued.
+    fn queue(&self, frame: Vec<u8>) -> bool {
         match self.tx.try_send(frame) {
             Ok(()) => {
                 self.metrics.messages_out.fetch_add(1, Ordering::Relaxed);
+                true
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 if !self.close.is_cancelled() {
@@ -113,8 +145,9 @@ impl Outbox {
                     tracing::info!("closing a connection that cannot keep up");
                     self.close.cancel();
                 }
+                false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 }
@@ -186,6 +219,9 @@ struct Peer {
     awaiting: Option<tokio::time::Instant>,
     /// A fan-out passed this peer by while it was `awaiting`.
     behind: bool,
+    /// The document's heads when a message last brought this peer new changes
+    /// (`Outbox::send_new_changes`): at most one such message per heads.
+    refunded_heads: Arc<Vec<ChangeHash>>,
 }
 
 impl Peer {
@@ -200,6 +236,7 @@ impl Peer {
             state: Arc::new(state),
             awaiting: None,
             behind: false,
+            refunded_heads: Arc::default(),
         }
     }
 }
@@ -1125,8 +1162,13 @@ impl Actor {
     /// generated and encoded message between them and end in one state (`fanout`): the work is
     /// per distinct state, not per peer. With `Hold::Unanswered`, peers still `awaiting` an
     /// answer are passed by until it comes (or `HOLD_LIMIT` runs out).
+    ///
+    /// The first message that brings a peer changes up to the document's current heads goes
+    /// out as new changes (`Outbox::send_new_changes`): the peer will answer it, and that
+    /// answer does not count against its message rate. Once per heads: a peer asking for the
+    /// same changes again earns nothing; only the document changing does.
     fn fan_out(&mut self, conns: Vec<u64>, hold: Hold) {
-        let heads = self.doc.get_heads();
+        let heads = Arc::new(self.doc.get_heads());
         let now = tokio::time::Instant::now();
         let mut classes = Classes::default();
         let mut held = 0;
@@ -1134,7 +1176,7 @@ impl Actor {
             let Some(peer) = self.peers.get_mut(&conn) else {
                 continue;
             };
-            if settled(&heads, &peer.state) {
+            if settled(&heads[..], &peer.state) {
                 peer.behind = false;
                 continue;
             }
@@ -1176,7 +1218,13 @@ impl Actor {
                     peer.awaiting = Some(now);
                 }
                 if let Some(frame) = &frame {
-                    peer.link.outbox.send(frame.for_target(&peer.link.peer_id));
+                    let frame = frame.for_target(&peer.link.peer_id);
+                    if brings_changes && peer.refunded_heads != heads {
+                        peer.refunded_heads = heads.clone();
+                        peer.link.outbox.send_new_changes(frame);
+                    } else {
+                        peer.link.outbox.send(frame);
+                    }
                 }
             }
         }

@@ -115,6 +115,7 @@ pub async fn run(socket: WebSocket, state: AppState, person: Arc<Person>) {
                 incoming = stream.next() => {
                     last_heard = Instant::now();
                     let counted = matches!(&incoming, Some(Ok(m)) if !matches!(m, Message::Close(_)));
+                    bucket.refund(c.outbox.take_new_changes());
                     if counted && !bucket.take(std::time::Instant::now()) {
                         metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         c.send_error("too many messages; slow down and reconnect");

@@ -149,3 +149,58 @@ async fn a_viewer_that_never_answers_still_gets_the_next_changes() {
     assert_caught_up(&viewer, &writer, "Technology transfer on agreed terms");
     server.stop().await;
 }
+
+/// A viewer answers every message that brings it changes. Messages the server sends because
+/// the document changed give the viewer's connection a token back, so a viewer following a
+/// document that changes faster than the message limit is not taken for a flood.
+#[tokio::test]
+async fn a_viewer_answering_changes_faster_than_the_message_limit_stays_connected() {
+    let (rate, burst) = (5.0, 10.0);
+    let server = TestServer::start_with_message_limit(rate, burst).await;
+    let (_w, _writer, mut v, mut viewer) = writer_and_viewer(&server).await;
+    let doc = viewer.doc_id.clone();
+    let started = tokio::time::Instant::now();
+
+    // The viewer answers each message as it comes, until the document is quiet.
+    let following = tokio::spawn(async move {
+        let mut brought_changes = 0;
+        while let Some(data) = next_sync(&mut v, &doc, Duration::from_secs(1)).await {
+            brought_changes += usize::from(take(&mut viewer, &data) > 0);
+            viewer.push(&mut v).await;
+        }
+        (v, viewer, brought_changes)
+    });
+
+    // Six writers' connections, one after another, each within its own limit: five changes.
+    let rap = server.invite(Role::Rapporteur, Some(1)).await;
+    let mut last = None;
+    for k in 0..6 {
+        let mut w = Peer::join(&server.ws_url(&rap)).await;
+        let mut writer = Replica::fetch(&mut w, &server.group_doc(1).await).await;
+        for i in 0..5 {
+            type_and_store(&mut writer, &mut w, &format!("Capacity {k}.{i}")).await;
+        }
+        last = Some(writer);
+    }
+    let typed = started.elapsed();
+
+    let (_v, viewer, brought_changes) = following.await.expect("the viewer was disconnected");
+    let last = last.unwrap();
+    assert_caught_up(&viewer, &last, "Capacity 5.4");
+    // Its answers alone would have gone over the limit while the writers typed.
+    let allowed = burst + rate * typed.as_secs_f64();
+    assert!(
+        brought_changes as f64 > allowed,
+        "{brought_changes} answers, {allowed:.0} allowed: the test did not reach the limit"
+    );
+    let token = server.invite(Role::Delegate, None).await;
+    let (status, metrics) =
+        crate::summary::http(server.addr, "GET", "/metrics", &token, None).await;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("rapporteur_rate_limited_total 0"),
+        "{metrics}"
+    );
+    server.stop().await;
+}

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use automerge::sync::{self, SyncDoc};
 use automerge::transaction::Transactable;
-use automerge::{AutomergeError, ObjType, ReadDoc, ROOT};
+use automerge::{Automerge, AutomergeError, ObjType, ReadDoc, ROOT};
 use ciborium::Value;
 use rapporteur::auth::{hash_token, new_token};
 use rapporteur::ids::PersonId;
@@ -60,16 +61,7 @@ fn gossip(peer: &Peer) -> Value {
 
 #[tokio::test]
 async fn a_flood_of_messages_closes_only_the_flooding_connection() {
-    let limits = Limits {
-        messages_per_sec: 20.0,
-        message_burst: 50.0,
-        ..Limits::default()
-    };
-    let options = Options {
-        limits,
-        ..Options::default()
-    };
-    let server = TestServer::start_with(tempfile::tempdir().unwrap(), options).await;
+    let server = TestServer::start_with_message_limit(20.0, 50.0).await;
     let doc = server.group_doc(1).await;
     let token = server.invite(Role::Rapporteur, Some(1)).await;
     let me = server.person_id(&token).await;
@@ -93,6 +85,46 @@ async fn a_flood_of_messages_closes_only_the_flooding_connection() {
         metrics.contains("rapporteur_rate_limited_total 1"),
         "{metrics}"
     );
+    server.stop().await;
+}
+
+/// Messages that bring a peer changes give its connection a token back, once per state of the
+/// document: asking for the whole document again and again earns nothing.
+#[tokio::test]
+async fn asking_for_the_same_changes_again_earns_no_messages() {
+    let server = TestServer::start_with_message_limit(5.0, 10.0).await;
+    let doc = server.group_doc(1).await;
+    let token = server.invite(Role::Delegate, None).await;
+    let mut peer = Peer::join(&server.ws_url(&token)).await;
+    let empty = Automerge::new()
+        .generate_sync_message(&mut sync::State::new())
+        .unwrap()
+        .encode();
+    // Each asks for everything, as a device that holds nothing, once the whole document came
+    // in answer to the last.
+    let mut answers = 0;
+    let err = 'asking: loop {
+        assert!(answers < 100, "never limited");
+        peer.send_sync(&doc, "request", empty.clone()).await;
+        loop {
+            match peer.next().await {
+                Event::Message(m) => match field_text(&m, "type") {
+                    Some("sync") => {
+                        answers += 1;
+                        break;
+                    }
+                    Some("error") => {
+                        break 'asking field_text(&m, "message").unwrap_or_default().to_owned();
+                    }
+                    _ => {}
+                },
+                Event::Closed => panic!("closed without an error"),
+            }
+        }
+    };
+    assert!(err.contains("too many messages"), "{err}");
+    assert!(answers >= 5, "the document came {answers} times");
+    peer.expect_closed().await;
     server.stop().await;
 }
 

@@ -52,6 +52,20 @@ impl TestServer {
         Self::start_with(dir, Options::default()).await
     }
 
+    /// A server whose connections may each send `messages_per_sec`, in bursts of `burst`.
+    pub async fn start_with_message_limit(messages_per_sec: f64, burst: f64) -> Self {
+        let limits = rapporteur::sync::limits::Limits {
+            messages_per_sec,
+            message_burst: burst,
+            ..Default::default()
+        };
+        let options = Options {
+            limits,
+            ..Options::default()
+        };
+        Self::start_with(tempfile::tempdir().unwrap(), options).await
+    }
+
     /// A server with other limits, or with its store wrapped (to inject faults).
     pub async fn start_with(dir: tempfile::TempDir, options: Options) -> Self {
         let url = options
