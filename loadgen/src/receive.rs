@@ -8,19 +8,19 @@
 //! shares with the server under test: the run measured the generator's writers more than the
 //! server. Real writers pay it on their own computers.
 //!
-//! Here nothing is looked up when nothing was sent; otherwise a sent change is an ancestor of
-//! the peer's heads exactly when it is not among the changes since them (every change an actor
-//! makes depends on its previous one, and automerge finds the changes since some heads from
-//! their vector clock). Everything else is automerge's own: the changes are loaded with
-//! `load_incremental`, as its receive loads them, and the flags are read as the server reads
-//! them (`docs::receive_flags`). The tests compare the state and document this
-//! leaves with automerge's, message by message, over writers typing at once.
+//! Here the sent changes are trimmed as the server trims them for its own receive
+//! (`docs::trim_sent`): a sent change is an ancestor of the peer's heads exactly when it is not
+//! among the changes since them, and nothing is looked up when nothing was sent. Everything
+//! else is automerge's own: the changes are loaded with `load_incremental`, as its receive loads
+//! them, and the flags are read as the server reads them (`docs::receive_flags`). The tests
+//! compare the state and document this leaves with automerge's, message by message, over
+//! writers typing at once.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use automerge::sync;
 use automerge::{Automerge, AutomergeError, ChangeHash};
-use rapporteur::docs::receive_flags;
+use rapporteur::docs::{receive_flags, trim_sent};
 
 /// Receives `message` into `doc` and `state` as `doc.receive_sync_message(state, message)`
 /// would.
@@ -48,7 +48,7 @@ pub fn receive_sync_message(
         state.shared_heads = advance_heads(&before, &doc.get_heads(), &state.shared_heads);
     }
     let known: Vec<ChangeHash> = heads.iter().filter(|h| holds(doc, h)).copied().collect();
-    trim_sent(doc, &known, &mut state.sent_hashes);
+    trim_sent(doc, &known, || None, &mut state.sent_hashes);
     if changes.is_empty() && heads == before {
         state.last_sent_heads.clone_from(&heads);
     }
@@ -88,24 +88,6 @@ fn advance_heads(
         .copied()
         .collect();
     advanced.into_iter().collect()
-}
-
-/// Drops from `sent` the changes that are ancestors of (or among) `heads`, all of them changes
-/// `doc` holds. Every hash in `sent` is a change of `doc`'s: it was sent from it.
-fn trim_sent(doc: &Automerge, heads: &[ChangeHash], sent: &mut BTreeSet<ChangeHash>) {
-    if sent.is_empty() || heads.is_empty() {
-        return;
-    }
-    if heads == doc.get_heads() {
-        sent.clear();
-        return;
-    }
-    let since: HashSet<ChangeHash> = doc
-        .get_changes_meta(heads)
-        .into_iter()
-        .map(|c| c.hash)
-        .collect();
-    sent.retain(|h| since.contains(h));
 }
 
 #[cfg(test)]

@@ -188,13 +188,9 @@ fn holds_every_change(doc: &Automerge, message: &sync::Message) -> bool {
 /// What automerge's `receive_sync_message` (0.12) does with a message that carries no changes,
 /// or only changes we hold, and whose heads we all hold, step by step (loading changes we hold
 /// changes nothing, and the shared heads it advances are then set to the message's heads),
-/// except for how it trims `sent_hashes` to the changes the peer may still lack: automerge
-/// walks the change graph back from the peer's heads, through the whole history, whether or
-/// not there is anything to trim. Here every change an actor makes depends on its previous
-/// one, so a change is an ancestor of the peer's heads exactly when it is not among the changes
-/// since them (found from the vector clock of those heads, which automerge caches); and when
-/// the heads are our current heads, every change we hold is an ancestor, so nothing is left.
-/// The tests compare this with automerge's own receive. `recent` follows `doc` (as
+/// except for how it trims `sent_hashes` to the changes the peer may still lack: without
+/// automerge's walk of the whole history (`trim_sent`), taking the changes since the peer's
+/// heads from `recent` where it has them. The tests compare this with automerge's own receive. `recent` follows `doc` (as
 /// `heads_known`, checked first, leaves it).
 fn receive_acknowledgement(
     doc: &Automerge,
@@ -207,32 +203,52 @@ fn receive_acknowledgement(
     if let Some(flags) = message.flags {
         receive_flags(state, flags);
     }
-    if message.heads == ours {
-        state.sent_hashes.clear();
-        if message.changes.is_empty() {
-            // No changes and the heads we hold: automerge takes these as the heads we last sent.
-            state.last_sent_heads.clone_from(&message.heads);
-        }
-    } else if !state.sent_hashes.is_empty() {
-        let since: HashSet<ChangeHash> = match recent.since(&message.heads) {
-            Some(changes) => changes.map(|c| c.hash).collect(),
-            None => doc
-                .get_changes_meta(&message.heads)
-                .into_iter()
-                .map(|c| c.hash)
-                .collect(),
-        };
-        // (A hash not in our document at all would stay, as it does in automerge; there are
-        // none, since we only send our own changes.)
-        state
-            .sent_hashes
-            .retain(|h| since.contains(h) || doc.get_change_meta_by_hash(h).is_none());
+    if message.heads == ours && message.changes.is_empty() {
+        // No changes and the heads we hold: automerge takes these as the heads we last sent.
+        state.last_sent_heads.clone_from(&message.heads);
     }
+    let since = || {
+        recent
+            .since(&message.heads)
+            .map(|changes| changes.map(|c| c.hash).collect())
+    };
+    trim_sent(doc, &message.heads, since, &mut state.sent_hashes);
     // Every head is known to us: they are the heads both peers hold.
     state.shared_heads.clone_from(&message.heads);
     state.their_have = Some(message.have);
     state.their_need = Some(message.need);
     state.their_heads = Some(message.heads);
+}
+
+/// Drops from `sent`, the hashes of changes sent to a peer, those that are ancestors of (or
+/// among) `heads`, changes `doc` holds: what automerge's receive (0.12) does by walking the
+/// change graph back from `heads` through the whole history, on every message, whether or not
+/// anything was sent. Every change an actor makes depends on its previous one, so a change is
+/// an ancestor of `heads` exactly when it is not among the changes since them: `since`, where
+/// the caller has them at hand, or else found from the vector clock of `heads` (which automerge
+/// caches). When `heads` are our current heads, nothing is left; nothing is looked up when
+/// nothing was sent. A hash `doc` does not hold stays, as it does in automerge (there are none:
+/// what was sent came from `doc`).
+pub fn trim_sent(
+    doc: &Automerge,
+    heads: &[ChangeHash],
+    since: impl FnOnce() -> Option<HashSet<ChangeHash>>,
+    sent: &mut BTreeSet<ChangeHash>,
+) {
+    if sent.is_empty() || heads.is_empty() {
+        return;
+    }
+    if heads == doc.get_heads() {
+        sent.clear();
+        return;
+    }
+    let since = since().unwrap_or_else(|| {
+        doc.get_changes_meta(heads)
+            .into_iter()
+            .map(|c| c.hash)
+            .collect()
+    });
+    sent.retain(|h| since.contains(h) || doc.get_change_meta_by_hash(h).is_none());
 }
 
 /// Peers in equal states.

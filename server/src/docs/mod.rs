@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 pub use actor::{compact, load_doc, Access, Compacted, DocCommand, Outbox, PeerLink};
-pub use fanout::receive_flags;
+pub use fanout::{receive_flags, trim_sent};
 
 use crate::cluster::Cluster;
 use crate::ids::DocId;
