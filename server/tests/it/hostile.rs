@@ -88,6 +88,20 @@ async fn a_flood_of_messages_closes_only_the_flooding_connection() {
     server.stop().await;
 }
 
+/// Waits for the next `sync` message, or returns the text of an `error` that comes first.
+async fn next_sync_or_error(peer: &mut Peer) -> Result<(), String> {
+    loop {
+        match peer.next().await {
+            Event::Message(m) => match field_text(&m, "type") {
+                Some("sync") => return Ok(()),
+                Some("error") => return Err(field_text(&m, "message").unwrap_or_default().into()),
+                _ => {}
+            },
+            Event::Closed => panic!("closed without an error"),
+        }
+    }
+}
+
 /// Messages that bring a peer changes give its connection a token back, once per state of the
 /// document: asking for the whole document again and again earns nothing.
 #[tokio::test]
@@ -103,23 +117,12 @@ async fn asking_for_the_same_changes_again_earns_no_messages() {
     // Each asks for everything, as a device that holds nothing, once the whole document came
     // in answer to the last.
     let mut answers = 0;
-    let err = 'asking: loop {
+    let err = loop {
         assert!(answers < 100, "never limited");
         peer.send_sync(&doc, "request", empty.clone()).await;
-        loop {
-            match peer.next().await {
-                Event::Message(m) => match field_text(&m, "type") {
-                    Some("sync") => {
-                        answers += 1;
-                        break;
-                    }
-                    Some("error") => {
-                        break 'asking field_text(&m, "message").unwrap_or_default().to_owned();
-                    }
-                    _ => {}
-                },
-                Event::Closed => panic!("closed without an error"),
-            }
+        match next_sync_or_error(&mut peer).await {
+            Ok(()) => answers += 1,
+            Err(err) => break err,
         }
     };
     assert!(err.contains("too many messages"), "{err}");
