@@ -15,8 +15,9 @@
 //! - `cluster`: with PostgreSQL, what nodes tell each other over `LISTEN/NOTIFY`.
 //! - `summary`: the chair's summary — merge with provenance, re-merge, consolidation,
 //!   sign-off, history and exports, as pure functions over documents.
-//! - `auth`, `meeting`, `admin`, `presence`, `metrics`: identities and roles, the meeting
-//!   model, meeting creation and invites, live counts, Prometheus metrics.
+//! - `auth`, `meeting`, `admin`, `presence`, `metrics`, `logging`: identities and roles, the
+//!   meeting model, meeting creation and invites, live counts, Prometheus metrics, the log
+//!   filter.
 //!
 //! Invariant: no peer ever receives heads that include a change the database does not hold.
 
@@ -26,6 +27,7 @@ pub mod cluster;
 pub mod docs;
 pub mod http;
 pub mod ids;
+pub mod logging;
 pub mod meeting;
 pub mod metrics;
 pub mod presence;

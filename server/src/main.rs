@@ -114,14 +114,17 @@ fn parse_role(s: &str) -> Result<Role, String> {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into());
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let (filter, error) = rapporteur::logging::filter(rust_log.as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Pretty => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+    if let Some(error) = error {
+        tracing::warn!("{error}");
     }
 }
 
