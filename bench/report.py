@@ -82,7 +82,8 @@ w("# Benchmark: Rapporteur against the stock automerge-repo sync server")
 w("")
 w(f"Produced by `./bench/run.sh` on {machine.get('date', '?')} at commit `{machine.get('commit', '?')}`. "
   "Same load generator (`loadgen/`, `rapporteur-loadgen`), same protocol, same workloads, one server "
-  "at a time, fresh database for every run. All numbers are from one run, with the load generator "
+  "at a time, fresh database for every run, this build with its default log filter (as deployed). "
+  "All numbers are from one run, with the load generator "
   "on the same machine; the load average before it is under \"Machine\".")
 w("")
 notes = os.path.join(out_dir, "notes.md")

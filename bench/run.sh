@@ -80,11 +80,17 @@ wait_listening() {
 }
 
 PORT=18500
-# start_rapporteur BIN DATABASE_URL DIR
+# start_rapporteur BIN DATABASE_URL DIR: this build with its default log filter, as deployed; the
+# baseline with the filter this build's default amounts to (older builds left automerge's spans
+# on, which costs CPU that has nothing to do with the work being compared).
 start_rapporteur() {
   local bin=$1 db=$2 dir=$3
+  local log_filter=""
+  if [[ $bin != "$BIN" ]]; then
+    log_filter="info,sqlx=warn,tower_http=info,automerge=warn"
+  fi
   PORT=$((PORT + 1))
-  RUST_LOG=warn "$bin" serve --bind "127.0.0.1:$PORT" --database-url "$db" --web-dir "$dir" \
+  env ${log_filter:+RUST_LOG=$log_filter} "$bin" serve --bind "127.0.0.1:$PORT" --database-url "$db" --web-dir "$dir" \
     > "$dir/server.log" 2>&1 &
   SERVER_PID=$!
   wait_listening "$dir/server.log" "listening on"
