@@ -85,7 +85,7 @@ pub enum AuthError {
 }
 
 fn usable(invite: InviteRecord) -> Result<Person, AuthError> {
-    if invite.revoked_at.is_some() || invite.expires_at.is_some_and(|t| t <= now_ms()) {
+    if !invite.usable_at(now_ms()) {
         return Err(AuthError::Invalid);
     }
     Ok(invite.into())

@@ -112,19 +112,21 @@ pub(super) async fn read_summary(state: &AppState, m: &MeetingRecord) -> Result<
         .await?)
 }
 
-/// Person ids and names of the meeting's co-facilitators whose invites are not revoked.
+/// Person ids and names of the meeting's co-facilitators whose invites are neither revoked nor
+/// expired: an expired invite no longer signs anyone in, so its person could never approve.
 async fn co_facilitators(state: &AppState, slug: &str) -> Result<Vec<(String, String)>> {
+    let now = now_ms();
     Ok(state
         .store
         .invites(slug)
         .await?
         .into_iter()
-        .filter(|i| i.role == Role::CoFacilitator && i.revoked_at.is_none())
+        .filter(|i| i.role == Role::CoFacilitator && i.usable_at(now))
         .map(|i| (i.id.0, i.name))
         .collect())
 }
 
-/// Person ids of the meeting's co-facilitators whose invites are not revoked.
+/// Person ids of the meeting's co-facilitators whose invites are neither revoked nor expired.
 async fn co_facilitator_ids(state: &AppState, slug: &str) -> Result<Vec<String>> {
     Ok(co_facilitators(state, slug)
         .await?

@@ -133,6 +133,14 @@ pub struct InviteRecord {
     pub revoked_at: Option<i64>,
 }
 
+impl InviteRecord {
+    /// Neither revoked nor expired at `now` (ms since the epoch): its person may sign in and
+    /// counts among the meeting's people.
+    pub fn usable_at(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|t| t > now)
+    }
+}
+
 /// An Automerge actor id of a document and the person who writes with it (see
 /// `Store::claim_actors`).
 #[derive(Clone, Debug, PartialEq, Eq)]

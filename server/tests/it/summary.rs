@@ -639,3 +639,41 @@ fn read_with_libreoffice(docx: &[u8], name: &str) -> String {
     std::fs::read_to_string(dir.path().join(format!("{name}.txt")))
         .expect("LibreOffice wrote the text")
 }
+
+#[tokio::test]
+async fn an_expired_co_facilitator_invite_does_not_hold_up_the_sign_off() {
+    let server = TestServer::start().await;
+    let addr = server.addr;
+    for invite in server.state.store.invites(SLUG).await.unwrap() {
+        server
+            .state
+            .store
+            .revoke_invite(&invite.id, 1)
+            .await
+            .unwrap();
+    }
+    let present = server.invite(Role::CoFacilitator, None).await;
+    // An invite that lapsed: made to expire within zero hours, it is expired as soon as it exists.
+    let (_, url) = rapporteur::admin::create_invite(
+        server.state.store.as_ref(),
+        "http://x",
+        rapporteur::admin::NewInvite {
+            meeting: SLUG.into(),
+            role: Role::CoFacilitator,
+            group: None,
+            name: "Co-facilitator whose invite lapsed".into(),
+            expires_in_hours: Some(0),
+        },
+    )
+    .await
+    .unwrap();
+    let lapsed_token = url.rsplit('/').next().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (status, _) = api(addr, "POST", &p("/summary/approve"), &lapsed_token, None).await;
+    assert_eq!(status, 401, "an expired invite signs nobody in");
+
+    let (status, st) = api(addr, "POST", &p("/summary/approve"), &present, None).await;
+    assert_eq!(status, 200, "{st}");
+    assert_eq!(st["waitingFor"], json!([]), "{st}");
+    assert_eq!(st["state"], "issued", "{st}");
+}
