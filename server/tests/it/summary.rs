@@ -209,14 +209,7 @@ async fn merge_remerge_consolidate_sign_off_and_export() {
     let server = TestServer::start().await;
     let addr = server.addr;
     // "All co-facilitators" are those whose invites are not revoked: drop the bootstrap one.
-    for invite in server.state.store.invites(SLUG).await.unwrap() {
-        server
-            .state
-            .store
-            .revoke_invite(&invite.id, 1)
-            .await
-            .unwrap();
-    }
+    server.revoke_existing_invites().await;
     let cof_a = server.invite(Role::CoFacilitator, None).await;
     let cof_b = server.invite(Role::CoFacilitator, None).await;
     let rap1 = server.invite(Role::Rapporteur, Some(1)).await;
@@ -644,14 +637,7 @@ fn read_with_libreoffice(docx: &[u8], name: &str) -> String {
 async fn an_expired_co_facilitator_invite_does_not_hold_up_the_sign_off() {
     let server = TestServer::start().await;
     let addr = server.addr;
-    for invite in server.state.store.invites(SLUG).await.unwrap() {
-        server
-            .state
-            .store
-            .revoke_invite(&invite.id, 1)
-            .await
-            .unwrap();
-    }
+    server.revoke_existing_invites().await;
     let present = server.invite(Role::CoFacilitator, None).await;
     // An invite that lapsed: made to expire within zero hours, it is expired as soon as it exists.
     let (_, url) = rapporteur::admin::create_invite(

@@ -112,14 +112,7 @@ struct Meeting {
 
 async fn merged_meeting() -> Meeting {
     let server = TestServer::start().await;
-    for invite in server.state.store.invites(SLUG).await.unwrap() {
-        server
-            .state
-            .store
-            .revoke_invite(&invite.id, 1)
-            .await
-            .unwrap();
-    }
+    server.revoke_existing_invites().await;
     let cof_a = server.invite(Role::CoFacilitator, None).await;
     let cof_b = server.invite(Role::CoFacilitator, None).await;
     let rap = server.invite(Role::Rapporteur, Some(1)).await;

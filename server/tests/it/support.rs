@@ -112,6 +112,14 @@ impl TestServer {
         self.dir
     }
 
+    /// Revokes every invite the meeting has so far (the demo's own), so that the co-facilitators
+    /// the sign-off waits for are those the test invites.
+    pub async fn revoke_existing_invites(&self) {
+        for invite in self.state.store.invites(SLUG).await.unwrap() {
+            self.state.store.revoke_invite(&invite.id, 1).await.unwrap();
+        }
+    }
+
     pub async fn invite(&self, role: Role, group: Option<u32>) -> String {
         let new = NewInvite {
             meeting: SLUG.into(),
