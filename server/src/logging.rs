@@ -20,18 +20,17 @@ const AUTOMERGE_QUIET: &str = "automerge=warn";
 /// names automerge. An invalid value gives the default and the parse error, to be logged.
 pub fn filter(rust_log: Option<&str>) -> (EnvFilter, Option<String>) {
     let spec = rust_log.map(str::trim).filter(|s| !s.is_empty());
-    let (filter, names_automerge, error) = match spec.map(EnvFilter::try_new) {
-        Some(Ok(filter)) => (filter, spec.is_some_and(|s| s.contains("automerge")), None),
+    let (filter, error) = match spec.map(EnvFilter::try_new) {
+        Some(Ok(filter)) => (filter, None),
         Some(Err(e)) => (
             EnvFilter::new(DEFAULT),
-            false,
             Some(format!(
                 "RUST_LOG is not a valid filter ({e}); using {DEFAULT:?}"
             )),
         ),
-        None => (EnvFilter::new(DEFAULT), false, None),
+        None => (EnvFilter::new(DEFAULT), None),
     };
-    if names_automerge {
+    if error.is_none() && spec.is_some_and(|s| s.contains("automerge")) {
         return (filter, error);
     }
     let quiet = AUTOMERGE_QUIET.parse().expect("a valid directive");

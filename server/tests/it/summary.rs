@@ -208,7 +208,8 @@ pub fn count_items(summary: &Value) -> usize {
 async fn merge_remerge_consolidate_sign_off_and_export() {
     let server = TestServer::start().await;
     let addr = server.addr;
-    // "All co-facilitators" are those whose invites are not revoked: drop the bootstrap one.
+    // "All co-facilitators" are those whose invites are neither revoked nor expired: drop the
+    // bootstrap one.
     server.revoke_existing_invites().await;
     let cof_a = server.invite(Role::CoFacilitator, None).await;
     let cof_b = server.invite(Role::CoFacilitator, None).await;
@@ -640,22 +641,10 @@ async fn an_expired_co_facilitator_invite_does_not_hold_up_the_sign_off() {
     server.revoke_existing_invites().await;
     let present = server.invite(Role::CoFacilitator, None).await;
     // An invite that lapsed: made to expire within zero hours, it is expired as soon as it exists.
-    let (_, url) = rapporteur::admin::create_invite(
-        server.state.store.as_ref(),
-        "http://x",
-        rapporteur::admin::NewInvite {
-            meeting: SLUG.into(),
-            role: Role::CoFacilitator,
-            group: None,
-            name: "Co-facilitator whose invite lapsed".into(),
-            expires_in_hours: Some(0),
-        },
-    )
-    .await
-    .unwrap();
-    let lapsed_token = url.rsplit('/').next().unwrap().to_owned();
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let (status, _) = api(addr, "POST", &p("/summary/approve"), &lapsed_token, None).await;
+    let lapsed = server
+        .invite_expiring(Role::CoFacilitator, None, Some(0))
+        .await;
+    let (status, _) = api(addr, "POST", &p("/summary/approve"), &lapsed, None).await;
     assert_eq!(status, 401, "an expired invite signs nobody in");
 
     let (status, st) = api(addr, "POST", &p("/summary/approve"), &present, None).await;

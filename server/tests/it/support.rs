@@ -121,12 +121,22 @@ impl TestServer {
     }
 
     pub async fn invite(&self, role: Role, group: Option<u32>) -> String {
+        self.invite_expiring(role, group, None).await
+    }
+
+    /// An invite that expires `hours` after it is made (`Some(0)`: at once); its token.
+    pub async fn invite_expiring(
+        &self,
+        role: Role,
+        group: Option<u32>,
+        hours: Option<u32>,
+    ) -> String {
         let new = NewInvite {
             meeting: SLUG.into(),
             role,
             group,
             name: format!("{} {}", role.as_str(), group.unwrap_or(0)),
-            expires_in_hours: None,
+            expires_in_hours: hours,
         };
         let (_, url) = admin::create_invite(self.state.store.as_ref(), "http://x", new)
             .await
