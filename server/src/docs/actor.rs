@@ -377,6 +377,11 @@ pub fn load_doc(chunks: &[Chunk]) -> Result<Automerge, DocError> {
 }
 
 impl Actor {
+    /// Loads, serves until unloaded or shut down, then leaves the registry. The document is
+    /// left stored as it is, a snapshot and the increments since: it is not compacted on the
+    /// way out, although one snapshot loads a little faster, because a device behind it by
+    /// changes stored since the snapshot is answered from those increments while the document
+    /// loads (`fanout::returning`), and would otherwise wait for the whole load.
     async fn run(mut self, warming: Warming) {
         if self.warm_up(warming).await {
             self.serve().await;
