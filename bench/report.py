@@ -331,8 +331,9 @@ if cold:
         n = joins[-1][1]["joins"]
         w(f"New devices joining the document, one after another, through the server's document "
           "registry and actor (no sockets): milliseconds from a peer's first request to the answer "
-          "that carries the whole document; each peer leaves before the next comes. The first finds "
-          f"the document cold; then {n} join the loaded document with its heads unchanged, and {n} "
+          "that carries the whole document (checked: the peer loads it to the document's heads); "
+          "each peer leaves before the next comes. The first finds the document cold;"
+          f" then {n} join the loaded document with its heads unchanged, and {n} "
           "after a server edit each (heads changed).")
         w("")
         w("| server | first join, cold | loaded, heads unchanged (median / slowest) | loaded, heads changed (median / slowest) |")
