@@ -14,7 +14,8 @@
 # rapporteur binary to measure as "before") and BASELINE_LABEL (its name in the report),
 # BASELINE_COLDLOAD_BIN (this rapporteur-coldload built against an older server, for the cold
 # load's "before" rows) and BASELINE_COLDLOAD_LABEL, PG_URL (default
-# postgres://postgres@127.0.0.1:5432).
+# postgres://postgres@127.0.0.1:5432), REPORT_DIR (default docs/benchmarks after a full run,
+# $OUT/report after a partial one).
 # Everything listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,8 @@ BASELINE_COLDLOAD_LABEL=${BASELINE_COLDLOAD_LABEL:-before}
 # Parts to run (all by default): meeting, growth, cold; and servers to run them against.
 PARTS=${PARTS:-"meeting growth cold"}
 ONLY_SERVERS=${ONLY_SERVERS:-}
+# Where the report goes (default: see part 4).
+REPORT_DIR=${REPORT_DIR:-}
 OUT=${OUT:-$ROOT/bench/out/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 echo "results in $OUT"
@@ -203,6 +206,16 @@ if wants cold; then
   fi
 fi
 
-# 4. The report.
-python3 bench/report.py "$OUT" "$ROOT/docs/benchmarks"
-echo "report: docs/benchmarks/README.md"
+# 4. The report: into docs/benchmarks/ after a run of every part against every server; after
+# a partial one into $OUT/report, so that the committed report is not replaced by a part of one
+# (render a result directory made whole by several runs with
+# `python3 bench/report.py OUT docs/benchmarks`).
+if [[ -z "$REPORT_DIR" ]]; then
+  if [[ "$PARTS" == "meeting growth cold" && -z "$ONLY_SERVERS" ]]; then
+    REPORT_DIR=$ROOT/docs/benchmarks
+  else
+    REPORT_DIR=$OUT/report
+  fi
+fi
+python3 bench/report.py "$OUT" "$REPORT_DIR"
+echo "report: $REPORT_DIR/README.md"
