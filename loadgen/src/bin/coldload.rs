@@ -222,7 +222,6 @@ async fn time_joins(
     joins: usize,
 ) -> anyhow::Result<serde_json::Value> {
     use rapporteur::docs::{Access, DocCommand};
-    use rapporteur::sync::protocol::ClientMessage;
 
     let dir = tempfile::tempdir()?;
     let state = registry(store, dir.path()).await?;
@@ -250,11 +249,8 @@ async fn time_joins(
         let link_conn = link.conn;
         let (frame, elapsed) = ask(&state, id, cmd, &mut rx).await?;
         // Untimed: the peer loads the answer, which must bring it to the document's heads.
-        let ClientMessage::Sync { data, .. } = ClientMessage::decode(&frame)? else {
-            anyhow::bail!("the answer is not a sync message");
-        };
         let mut peer = Automerge::new();
-        let answer = automerge::sync::Message::decode(&data)?;
+        let answer = sync_message(&frame)?;
         peer.receive_sync_message(&mut automerge::sync::State::new(), answer)?;
         let heads = state.docs.read(id, |doc| doc.get_heads()).await?;
         anyhow::ensure!(
@@ -397,9 +393,8 @@ async fn time_returning(
     behind: &Automerge,
     repeat: usize,
 ) -> anyhow::Result<serde_json::Value> {
-    use automerge::sync::{Message, State};
+    use automerge::sync::State;
     use rapporteur::docs::{Access, DocCommand};
-    use rapporteur::sync::protocol::ClientMessage;
 
     let dir = tempfile::tempdir()?;
     let heads = doc.get_heads();
@@ -433,10 +428,7 @@ async fn time_returning(
             };
             let (frame, elapsed) = ask(&state, id, cmd, &mut rx).await?;
             times.push(elapsed);
-            let ClientMessage::Sync { data, .. } = ClientMessage::decode(&frame)? else {
-                anyhow::bail!("the answer is not a sync message");
-            };
-            let answer = Message::decode(&data)?;
+            let answer = sync_message(&frame)?;
             let mut copy = device.clone();
             copy.receive_sync_message(&mut State::new(), answer.clone())?;
             anyhow::ensure!(
@@ -599,7 +591,6 @@ async fn exchange(
     sync_state: &mut automerge::sync::State,
 ) -> anyhow::Result<Option<(automerge::sync::Message, Duration)>> {
     use rapporteur::docs::{Access, DocCommand};
-    use rapporteur::sync::protocol::ClientMessage;
     let Some(msg) = device.generate_sync_message(sync_state) else {
         return Ok(None);
     };
@@ -609,10 +600,16 @@ async fn exchange(
         data: msg.encode(),
     };
     let (frame, elapsed) = ask(state, id, cmd, rx).await?;
-    let ClientMessage::Sync { data, .. } = ClientMessage::decode(&frame)? else {
+    Ok(Some((sync_message(&frame)?, elapsed)))
+}
+
+/// The sync message a frame from the server carries.
+fn sync_message(frame: &[u8]) -> anyhow::Result<automerge::sync::Message> {
+    use rapporteur::sync::protocol::ClientMessage;
+    let ClientMessage::Sync { data, .. } = ClientMessage::decode(frame)? else {
         anyhow::bail!("the answer is not a sync message");
     };
-    Ok(Some((automerge::sync::Message::decode(&data)?, elapsed)))
+    Ok(automerge::sync::Message::decode(&data)?)
 }
 
 /// Compacting the document as the server keeps it (a snapshot and `increments` after it) into
